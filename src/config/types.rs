@@ -1,0 +1,307 @@
+//! The typed configuration every other module consumes. Produced by the `.properties` loader,
+//! by [`ConfigBuilder`](super::ConfigBuilder), or both; never read from anywhere implicitly.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+/// A secret string from configuration (AccessKey secret, STS token, inline password or ClientKey
+/// content). Zeroized on drop; `Debug` prints `"<redacted>"`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(Zeroizing<String>);
+
+impl SecretString {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(Zeroizing::new(value.into()))
+    }
+    /// The secret text. Never log or format it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"<redacted>\"")
+    }
+}
+
+impl From<&str> for SecretString {
+    fn from(value: &str) -> Self {
+        Self::new(value)
+    }
+}
+
+impl From<String> for SecretString {
+    fn from(value: String) -> Self {
+        Self::new(value)
+    }
+}
+
+/// A host name with a port, parsed from `host`, `host:port` or `https://host[:port][/]`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Endpoint {
+    /// Bare host name (no scheme, no port). Used for SNI and certificate name checks.
+    pub host: String,
+    /// TCP port; 443 unless the configuration says otherwise.
+    pub port: u16,
+}
+
+impl Endpoint {
+    /// `host` when the port is 443, else `host:port` (the HTTP `Host` header value).
+    pub fn authority(&self) -> String {
+        if self.port == 443 {
+            self.host.clone()
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.authority())
+    }
+}
+
+/// Where a ClientKey JSON (`{"KeyId": ..., "PrivateKeyData": ...}`) comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientKeySource {
+    /// A path to the JSON file (relative paths already resolved against the config file's dir).
+    File(PathBuf),
+    /// The JSON content itself.
+    Inline(SecretString),
+}
+
+/// One place a ClientKey password can come from. Sources are tried in the order listed in
+/// [`PasswordSources`]; the first one that yields a value wins.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PasswordSource {
+    /// A file holding the password (plain text, trimmed; or JSON `{"ClientKeyPassword": ...}`).
+    File(PathBuf),
+    /// The name of an environment variable holding the password.
+    EnvVar(String),
+    /// The password itself (builder only; never from a file).
+    Inline(SecretString),
+}
+
+/// Ordered password sources for one ClientKey (first that yields a value wins).
+pub type PasswordSources = Vec<PasswordSource>;
+
+/// How this application authenticates to KMS (`credentials_type`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallerCredential {
+    /// `client_key`: application access point ClientKey (RSA, `SHA256withRSA`).
+    ClientKey {
+        /// The ClientKey JSON.
+        key: ClientKeySource,
+        /// Password sources in resolution order.
+        password: PasswordSources,
+    },
+    /// `ak` (and `token`, which the official clients use verbatim as an AccessKey pair).
+    AccessKey {
+        /// AccessKey id.
+        access_key_id: String,
+        /// AccessKey secret.
+        access_key_secret: SecretString,
+    },
+    /// An STS token: AccessKey id (`STS.…`), secret and security token.
+    StsToken {
+        /// AccessKey id.
+        access_key_id: String,
+        /// AccessKey secret.
+        access_key_secret: SecretString,
+        /// Security token sent as `SecurityToken`.
+        security_token: SecretString,
+    },
+    /// `sts` / `ram_role`: assume a RAM role with an AccessKey through STS `AssumeRole`.
+    RamRoleArn {
+        /// AccessKey id of the caller.
+        access_key_id: String,
+        /// AccessKey secret of the caller.
+        access_key_secret: SecretString,
+        /// `acs:ram::<uid>:role/<name>`.
+        role_arn: String,
+        /// Role session name.
+        role_session_name: String,
+        /// Optional inline policy JSON.
+        policy: Option<String>,
+        /// Session duration asked of STS.
+        duration: Option<Duration>,
+        /// STS endpoint (default `sts.aliyuncs.com`).
+        sts_endpoint: Option<Endpoint>,
+    },
+    /// `ecs_ram_role`: role credentials from the ECS instance metadata service.
+    EcsRamRole {
+        /// Role name; discovered from the metadata service when `None`.
+        role_name: Option<String>,
+        /// Metadata endpoint (default `100.100.100.200`, plain HTTP).
+        metadata_endpoint: Option<Endpoint>,
+    },
+}
+
+/// One KMS instance endpoint (`cache_client_dkms_config_info` entry, or builder).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceEndpointConfig {
+    /// Region label of the instance (`regionId`).
+    pub region_id: String,
+    /// `{instanceId}.cryptoservice.kms.aliyuncs.com[:port]`.
+    pub endpoint: Endpoint,
+    /// The ClientKey used to sign requests to this instance.
+    pub client_key: ClientKeySource,
+    /// Password sources in resolution order.
+    pub password: PasswordSources,
+    /// Instance CA bundle (`caFilePath`); required unless `ignore_ssl_certs`.
+    pub ca_file: Option<PathBuf>,
+    /// `ignoreSslCerts`: turn off all server-certificate checks (logged as a warning).
+    pub ignore_ssl_certs: bool,
+    /// Our extension `connectTo`: connect to this address while still verifying TLS against
+    /// `endpoint.host` (like curl's `--connect-to`). Used by LocalKms and private DNS setups.
+    pub connect_to: Option<SocketAddr>,
+}
+
+/// One shared-gateway endpoint (`cache_client_region_id` entry, or builder).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewayEndpointConfig {
+    /// Region id (`regionId`), also sent as the `RegionId` parameter.
+    pub region_id: String,
+    /// `endpoint` if given, else `kms[-vpc].{regionId}.aliyuncs.com`.
+    pub endpoint: Endpoint,
+    /// `vpc`: whether the derived endpoint is the VPC one.
+    pub vpc: bool,
+    /// `caFilePath`: extra trust anchors in addition to the public roots.
+    pub ca_file: Option<PathBuf>,
+    /// Our extension `connectTo` (see [`InstanceEndpointConfig::connect_to`]).
+    pub connect_to: Option<SocketAddr>,
+}
+
+/// HTTP behaviour shared by both KMS APIs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// TCP + TLS connect timeout (`connect_timeout_ms`, default 5 s).
+    pub connect_timeout: Duration,
+    /// Whole-request timeout (`request_timeout_ms`, default 10 s).
+    pub request_timeout: Duration,
+    /// Largest response body accepted (`max_response_bytes`, default 1 MiB).
+    pub max_response_bytes: usize,
+    /// Retry policy for one fetch against one endpoint.
+    pub retry: RetryConfig,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(10),
+            max_response_bytes: 1024 * 1024,
+            retry: RetryConfig::default(),
+        }
+    }
+}
+
+/// Retries of one request to one endpoint: capped exponential backoff with full jitter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryConfig {
+    /// Total attempts including the first (`max_attempts`, default 4 = the official SDKs' 1 + 3).
+    pub max_attempts: u32,
+    /// First backoff ceiling (`retry_base_delay_ms`, default 200 ms); doubles each retry.
+    pub base_delay: Duration,
+    /// Backoff cap (`retry_max_delay_ms`, default 5 s).
+    pub max_delay: Duration,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+        }
+    }
+}
+
+/// When and how cached secrets are refreshed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshConfig {
+    /// Longest time between two refreshes (`refresh_max_interval_ms`, default 6 h, the official
+    /// `rotation_interval`).
+    pub max_interval: Duration,
+    /// Delay after `NextRotationDate` before refreshing (`refresh_rotation_delay_ms`, default 5 min,
+    /// the official `delay_interval`).
+    pub rotation_delay: Duration,
+    /// Refresh this long before `ExpireTimestamp` (`refresh_expiry_buffer_ms`, default 10 min).
+    pub expiry_buffer: Duration,
+    /// Random jitter added to each scheduled refresh, up to this much (`refresh_jitter_ms`,
+    /// default 60 s; 0 disables).
+    pub jitter: Duration,
+    /// How long a key without `ExpireTimestamp` may be served after failed refreshes
+    /// (`max_staleness_ms`, default 24 h).
+    pub max_staleness: Duration,
+    /// Background retry backoff after a failed refresh: first ceiling (`refresh_retry_base_ms`,
+    /// default 1 s) and cap (`refresh_retry_max_ms`, default 5 min); full jitter.
+    pub retry_base: Duration,
+    /// See [`RefreshConfig::retry_base`].
+    pub retry_max: Duration,
+    /// Error codes that mean "this AccessKey is dead" (`rejected_key_error_codes`, comma list).
+    pub rejected_key_codes: Vec<String>,
+    /// Forced-refresh token bucket size per secret (`forced_refresh_burst`, default 5).
+    pub forced_refresh_burst: u32,
+    /// One token is added back per this period (`forced_refresh_period_ms`, default 10 min).
+    pub forced_refresh_period: Duration,
+    /// Fail provider construction when a `secret_names` prefetch fails (`prefetch_fail_fast`,
+    /// default false: log and fetch lazily).
+    pub prefetch_fail_fast: bool,
+    /// Delay before a hedged request goes to the next endpoint (`hedge_delay_ms`, default 2 s).
+    pub hedge_delay: Duration,
+}
+
+impl Default for RefreshConfig {
+    fn default() -> Self {
+        Self {
+            max_interval: Duration::from_secs(6 * 3600),
+            rotation_delay: Duration::from_secs(5 * 60),
+            expiry_buffer: Duration::from_secs(10 * 60),
+            jitter: Duration::from_secs(60),
+            max_staleness: Duration::from_secs(24 * 3600),
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(5 * 60),
+            rejected_key_codes: [
+                "InvalidAccessKeyId",
+                "InvalidAccessKeyId.NotFound",
+                "InvalidAccessKeyId.Inactive",
+                "Unauthorized",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            forced_refresh_burst: 5,
+            forced_refresh_period: Duration::from_secs(10 * 60),
+            prefetch_fail_fast: false,
+            hedge_delay: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The whole, validated configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The properties file this came from, if any (for messages).
+    pub source: Option<PathBuf>,
+    /// How to authenticate to shared-gateway endpoints (`credentials_type`).
+    pub caller_credential: Option<CallerCredential>,
+    /// KMS instance endpoints in failover order (`cache_client_dkms_config_info`).
+    pub instances: Vec<InstanceEndpointConfig>,
+    /// Shared-gateway endpoints in failover order (`cache_client_region_id`).
+    pub gateways: Vec<GatewayEndpointConfig>,
+    /// Secrets to prefetch at start-up (`secret_names`).
+    pub secret_names: Vec<String>,
+    /// Version stage to fetch (`version_stage`, default `ACSCurrent`).
+    pub version_stage: String,
+    /// HTTP behaviour.
+    pub http: HttpConfig,
+    /// Refresh behaviour.
+    pub refresh: RefreshConfig,
+}

@@ -1,0 +1,1 @@
+//! Adapters for other Alibaba Cloud signing crates (feature-gated).

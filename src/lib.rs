@@ -1,0 +1,30 @@
+//! Use Alibaba Cloud AccessKeys that KMS Secrets Manager hosts, encrypts and rotates
+//! ("managed RAM credentials") from any Rust application, without an AccessKey in code or config.
+//!
+//! The data flow, one module per step:
+//!
+//! ```text
+//! properties / env / builder ─► config ─► identity ─► kms ─► secret ─► cache ─► provider
+//! ```
+//!
+//! * [`config`]: `managed_credentials_providers.properties` (Java `.properties` grammar), typed
+//!   [`config::Config`] and its builder.
+//! * [`identity`]: ClientKey (PKCS#12) RSA signer, AccessKey/STS HMAC signers, CA bundles.
+//! * [`kms`]: the KMS instance API (protobuf over TLS) and the shared gateway (RPC signature v1).
+//! * [`secret`]: the fetched secret and the [`secret::AccessKey`] snapshot handed to callers.
+//! * [`cache`] / [`provider`]: per-secret cache with single-flight, refresh-ahead and
+//!   stale-if-error; [`ManagedCredentialsProvider`] is the public face.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cache;
+pub mod config;
+pub mod error;
+pub mod identity;
+pub mod kms;
+pub mod secret;
+
+#[cfg(feature = "test-util")]
+pub mod testing;
+
+pub use error::{Error, Result};
