@@ -8,6 +8,7 @@ use std::pin::Pin;
 use crate::config::{Endpoint, SecretString};
 
 pub mod instance;
+pub mod retry;
 
 /// A boxed, `Send` future: keeps [`KmsClient`] object-safe without a macro crate.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
