@@ -21,4 +21,10 @@ pub enum Error {
     /// KMS could not be reached or answered with an error.
     #[error(transparent)]
     Kms(#[from] KmsError),
+    /// A fetched secret could not be understood (or is not the kind asked for).
+    #[error(transparent)]
+    Secret(#[from] crate::secret::SecretError),
+    /// The provider itself: closed, no endpoints, no runtime, no configuration file.
+    #[error(transparent)]
+    Provider(#[from] crate::provider::ProviderError),
 }

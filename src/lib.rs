@@ -24,7 +24,11 @@ pub mod identity;
 pub mod kms;
 pub mod secret;
 
+pub mod blocking;
+pub mod provider;
+
 #[cfg(feature = "test-util")]
 pub mod testing;
 
 pub use error::{Error, Result};
+pub use provider::ManagedCredentialsProvider;

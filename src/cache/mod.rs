@@ -1,3 +1,716 @@
-//! Per-secret cache: single-flight, refresh-ahead, stale-if-error, forced refresh.
+//! Per-secret cache: single-flight fetches, refresh-ahead from one scheduler task,
+//! stale-if-error with backoff, rate-limited forced refresh, endpoint failover.
 //!
-//! (Skeleton: filled in by the provider work.)
+//! Layout, one concept per module: [`clock`] (wall time that moves with tokio time),
+//! [`schedule`] (pure refresh policy), [`rate_limit`] (token bucket), [`endpoints`]
+//! (failover + hedging), [`stats`] (counters, health). This file holds the engine.
+//!
+//! Why this shape and not `moka`: a read must do no I/O, take no contended lock and allocate
+//! nothing beyond an `Arc` clone. The map is an `ArcSwap<HashMap<name, Arc<Slot>>>` replaced
+//! copy-on-insert (secrets are added rarely, read constantly); each slot publishes its current
+//! value through its own `ArcSwapOption`. A hit is two `arc-swap` loads, one hash lookup and one
+//! `Arc` clone. moka's TTL is a hard eviction (no stale serving, readers block on reload) and its
+//! hit measured ~235 ns against ~55 ns for a plain locked map on the same machine
+//! (`docs/provider.md` has our numbers), and refresh timing has to live in each entry anyway.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::SystemTime;
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use tokio::sync::{watch, Notify};
+use tracing::Instrument;
+
+use crate::config::RefreshConfig;
+use crate::kms::{GetSecretValueRequest, KmsError};
+use crate::secret::{AccessKey, Secret, SecretError};
+
+pub mod clock;
+pub mod endpoints;
+pub mod rate_limit;
+pub mod schedule;
+pub mod stats;
+
+use clock::Clock;
+use endpoints::Endpoints;
+use rate_limit::TokenBucket;
+use stats::{CertificateHealth, Counters, Health, SecretHealth, Stats};
+
+/// A fetch failure shared by every caller that waited on it.
+#[derive(Debug)]
+pub(crate) enum FetchError {
+    Kms(KmsError),
+    Secret(SecretError),
+    Closed,
+}
+
+impl Clone for FetchError {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Kms(e) => Self::Kms(clone_kms_error(e)),
+            Self::Secret(e) => Self::Secret(e.clone()),
+            Self::Closed => Self::Closed,
+        }
+    }
+}
+
+impl FetchError {
+    fn code(&self) -> &str {
+        match self {
+            Self::Kms(KmsError::Service { code, .. }) => code,
+            Self::Kms(KmsError::Transport { .. }) => "Transport",
+            Self::Kms(KmsError::InvalidResponse { .. }) => "InvalidResponse",
+            Self::Kms(KmsError::Request { .. }) => "Request",
+            Self::Secret(_) => "SecretData",
+            Self::Closed => "Closed",
+        }
+    }
+}
+
+impl std::fmt::Display for FetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Kms(e) => e.fmt(f),
+            Self::Secret(e) => e.fmt(f),
+            Self::Closed => f.write_str("provider closed"),
+        }
+    }
+}
+
+/// `KmsError` is not `Clone` (a shared contract type); every field is plain data, so rebuild it
+/// for each waiter of a shared fetch.
+fn clone_kms_error(e: &KmsError) -> KmsError {
+    match e {
+        KmsError::Service {
+            endpoint,
+            secret_name,
+            http_status,
+            code,
+            message,
+            request_id,
+            details,
+        } => KmsError::Service {
+            endpoint: endpoint.clone(),
+            secret_name: secret_name.clone(),
+            http_status: *http_status,
+            code: code.clone(),
+            message: message.clone(),
+            request_id: request_id.clone(),
+            details: details.clone(),
+        },
+        KmsError::Transport {
+            endpoint,
+            kind,
+            detail,
+        } => KmsError::Transport {
+            endpoint: endpoint.clone(),
+            kind: *kind,
+            detail: detail.clone(),
+        },
+        KmsError::InvalidResponse {
+            endpoint,
+            http_status,
+            detail,
+        } => KmsError::InvalidResponse {
+            endpoint: endpoint.clone(),
+            http_status: *http_status,
+            detail: detail.clone(),
+        },
+        KmsError::Request { endpoint, detail } => KmsError::Request {
+            endpoint: endpoint.clone(),
+            detail: detail.clone(),
+        },
+    }
+}
+
+type FetchResult = Result<Arc<Snapshot>, FetchError>;
+
+/// One fetched version as served to readers. Immutable except for the `expired` flag the
+/// scheduler sets at its hard expiry (so readers never need to read a clock).
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    pub secret: Arc<Secret>,
+    pub access_key: Result<Arc<AccessKey>, SecretError>,
+    pub usable_until: SystemTime,
+    pub expired: AtomicBool,
+}
+
+impl Snapshot {
+    fn is_usable(&self) -> bool {
+        !self.expired.load(Ordering::Relaxed)
+    }
+}
+
+/// Why a fetch was started (for logs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reason {
+    Miss,
+    Scheduled,
+    Forced,
+    Prefetch,
+}
+
+impl Reason {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Miss => "miss",
+            Self::Scheduled => "scheduled",
+            Self::Forced => "forced",
+            Self::Prefetch => "prefetch",
+        }
+    }
+}
+
+/// Refresh bookkeeping of one slot (cold path, behind a plain mutex).
+#[derive(Debug, Default)]
+struct SlotSchedule {
+    next_refresh: Option<SystemTime>,
+    failures: u32,
+    last_error: Option<String>,
+}
+
+/// Everything the cache keeps for one secret name.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    name: Arc<str>,
+    current: ArcSwapOption<Snapshot>,
+    inflight: Mutex<Option<watch::Receiver<Option<FetchResult>>>>,
+    schedule: Mutex<SlotSchedule>,
+    limiter: Mutex<TokenBucket>,
+    subscribers: Mutex<Option<watch::Sender<Arc<AccessKey>>>>,
+}
+
+/// Certificate expiry handed in by whoever built the KMS clients.
+#[derive(Clone, Debug)]
+pub(crate) struct CertificateExpiry {
+    pub label: String,
+    pub not_after: SystemTime,
+}
+
+/// Everything needed to build a [`Cache`].
+pub(crate) struct CacheParts {
+    pub endpoints: Endpoints,
+    pub refresh: RefreshConfig,
+    pub version_stage: Option<String>,
+    pub clock: Arc<dyn Clock>,
+    pub certificates: Vec<CertificateExpiry>,
+}
+
+/// The engine behind `ManagedCredentialsProvider`.
+pub(crate) struct Cache {
+    slots: ArcSwap<HashMap<Box<str>, Arc<Slot>>>,
+    insert_lock: Mutex<()>,
+    endpoints: Endpoints,
+    refresh: RefreshConfig,
+    version_stage: Option<String>,
+    clock: Arc<dyn Clock>,
+    runtime: tokio::runtime::Handle,
+    wake: Arc<Notify>,
+    shutdown: watch::Sender<bool>,
+    closed: AtomicBool,
+    scheduler: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    pub(crate) counters: Counters,
+    certificates: Vec<CertificateExpiry>,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("secrets", &self.slots.load().len())
+            .field("endpoints", &self.endpoints.len())
+            .field("closed", &self.closed.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        self.shutdown.send_replace(true);
+    }
+}
+
+impl Cache {
+    /// Builds the cache and starts its one scheduler task on the current runtime.
+    pub(crate) fn start(parts: CacheParts) -> Arc<Self> {
+        let runtime = tokio::runtime::Handle::current();
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let cache = Arc::new(Self {
+            slots: ArcSwap::from_pointee(HashMap::new()),
+            insert_lock: Mutex::new(()),
+            endpoints: parts.endpoints,
+            refresh: parts.refresh,
+            version_stage: parts.version_stage,
+            clock: parts.clock,
+            runtime: runtime.clone(),
+            wake: Arc::new(Notify::new()),
+            shutdown,
+            closed: AtomicBool::new(false),
+            scheduler: Mutex::new(None),
+            counters: Counters::default(),
+            certificates: parts.certificates,
+        });
+        let handle = runtime.spawn(run_scheduler(
+            Arc::downgrade(&cache),
+            Arc::clone(&cache.wake),
+            shutdown_rx,
+        ));
+        if let Ok(mut slot) = cache.scheduler.lock() {
+            *slot = Some(handle);
+        }
+        cache
+    }
+
+    pub(crate) fn refresh_config(&self) -> &RefreshConfig {
+        &self.refresh
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    /// The hot path: a usable cached value, or `None`. No I/O, no lock, no allocation beyond
+    /// the `Arc` clone `f` makes.
+    #[inline]
+    pub(crate) fn with_current<R>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&Arc<Snapshot>) -> R,
+    ) -> Option<R> {
+        let slots = self.slots.load();
+        let slot = slots.get(name)?;
+        let current = slot.current.load();
+        match current.as_ref() {
+            Some(snapshot) if snapshot.is_usable() => {
+                self.counters.hits.incr();
+                Some(f(snapshot))
+            }
+            _ => None,
+        }
+    }
+
+    /// A usable value from the cache, else one shared fetch.
+    pub(crate) async fn get(self: &Arc<Self>, name: &str) -> Result<Arc<Snapshot>, FetchError> {
+        if self.is_closed() {
+            return Err(FetchError::Closed);
+        }
+        if let Some(snapshot) = self.with_current(name, Arc::clone) {
+            return Ok(snapshot);
+        }
+        self.counters.misses.fetch_add(1, Ordering::Relaxed);
+        self.fetch_shared(name, Reason::Miss).await
+    }
+
+    /// Joins the in-flight fetch of `name`, or starts one.
+    pub(crate) async fn fetch_shared(
+        self: &Arc<Self>,
+        name: &str,
+        reason: Reason,
+    ) -> Result<Arc<Snapshot>, FetchError> {
+        if self.is_closed() {
+            return Err(FetchError::Closed);
+        }
+        let slot = self.slot(name);
+        let rx = self.start_or_join(&slot, reason);
+        wait(rx).await
+    }
+
+    /// Takes a forced-refresh token for `name`.
+    pub(crate) fn try_take_token(&self, name: &str) -> bool {
+        let slot = self.slot(name);
+        let now = tokio::time::Instant::now();
+        let granted = slot
+            .limiter
+            .lock()
+            .map(|mut bucket| bucket.try_take(now))
+            .unwrap_or(false);
+        if !granted {
+            self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+        }
+        granted
+    }
+
+    /// A receiver that sees every new AccessKey of `name` (created on first use).
+    pub(crate) fn subscribe(
+        &self,
+        name: &str,
+        current: Arc<AccessKey>,
+    ) -> watch::Receiver<Arc<AccessKey>> {
+        let slot = self.slot(name);
+        let mut guard = match slot.subscribers.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match guard.as_ref() {
+            Some(tx) => tx.subscribe(),
+            None => {
+                let (tx, rx) = watch::channel(current);
+                *guard = Some(tx);
+                rx
+            }
+        }
+    }
+
+    fn slot(&self, name: &str) -> Arc<Slot> {
+        if let Some(slot) = self.slots.load().get(name) {
+            return Arc::clone(slot);
+        }
+        // Copy-on-insert, serialised so two inserts cannot lose each other.
+        let _guard = self.insert_lock.lock();
+        let current = self.slots.load_full();
+        if let Some(slot) = current.get(name) {
+            return Arc::clone(slot);
+        }
+        let slot = Arc::new(Slot {
+            name: Arc::from(name),
+            current: ArcSwapOption::empty(),
+            inflight: Mutex::new(None),
+            schedule: Mutex::new(SlotSchedule::default()),
+            limiter: Mutex::new(TokenBucket::new(
+                self.refresh.forced_refresh_burst,
+                self.refresh.forced_refresh_period,
+                tokio::time::Instant::now(),
+            )),
+            subscribers: Mutex::new(None),
+        });
+        let mut map = HashMap::with_capacity(current.len() + 1);
+        map.extend(current.iter().map(|(k, v)| (k.clone(), Arc::clone(v))));
+        map.insert(Box::from(name), Arc::clone(&slot));
+        self.slots.store(Arc::new(map));
+        slot
+    }
+
+    fn start_or_join(
+        self: &Arc<Self>,
+        slot: &Arc<Slot>,
+        reason: Reason,
+    ) -> watch::Receiver<Option<FetchResult>> {
+        let mut inflight = match slot.inflight.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(rx) = inflight.as_ref() {
+            if rx.borrow().is_none() {
+                return rx.clone();
+            }
+        }
+        let (tx, rx) = watch::channel(None);
+        *inflight = Some(rx.clone());
+        drop(inflight);
+        if let Ok(mut schedule) = slot.schedule.lock() {
+            schedule.next_refresh = None;
+        }
+        let cache = Arc::clone(self);
+        let slot = Arc::clone(slot);
+        let mut shutdown = self.shutdown.subscribe();
+        // A task of its own, so a caller that gives up (timeout, dropped future) does not cancel
+        // the fetch every other waiter shares.
+        self.runtime.spawn(async move {
+            let result = tokio::select! {
+                result = cache.fetch_and_install(&slot, reason) => result,
+                _ = shutdown.wait_for(|closed| *closed) => Err(FetchError::Closed),
+            };
+            if let Ok(mut inflight) = slot.inflight.lock() {
+                *inflight = None;
+            }
+            tx.send_replace(Some(result));
+            cache.wake.notify_one();
+        });
+        rx
+    }
+
+    async fn fetch_and_install(&self, slot: &Slot, reason: Reason) -> FetchResult {
+        let span = tracing::info_span!(
+            "secret_fetch",
+            secret = %slot.name,
+            reason = reason.as_str(),
+            version_id = tracing::field::Empty,
+        );
+        async {
+            self.counters.fetches.fetch_add(1, Ordering::Relaxed);
+            let request = GetSecretValueRequest {
+                secret_name: slot.name.to_string(),
+                version_stage: self.version_stage.clone(),
+                version_id: None,
+                fetch_extended_config: true,
+            };
+            let fetched = self.endpoints.fetch(&request).await;
+            let now = self.clock.now();
+            let built = fetched
+                .map_err(FetchError::Kms)
+                .and_then(|f| self.build_snapshot(&f.value, now));
+            match built {
+                Ok(snapshot) => {
+                    tracing::Span::current().record("version_id", snapshot.secret.version_id());
+                    self.install(slot, &snapshot, now);
+                    Ok(snapshot)
+                }
+                Err(error) => {
+                    self.record_failure(slot, &error, now);
+                    Err(error)
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn build_snapshot(
+        &self,
+        value: &crate::kms::SecretValue,
+        now: SystemTime,
+    ) -> Result<Arc<Snapshot>, FetchError> {
+        let secret = Secret::from_value(value, now).map_err(FetchError::Secret)?;
+        let access_key = AccessKey::from_secret(&secret).map(Arc::new);
+        // A RAM credential we cannot read is a failed fetch (keep serving the last good key).
+        if let Err(e) = &access_key {
+            if secret.is_ram_credentials() {
+                return Err(FetchError::Secret(e.clone()));
+            }
+        }
+        let expire = access_key.as_ref().ok().and_then(|ak| ak.expire_time());
+        Ok(Arc::new(Snapshot {
+            usable_until: schedule::hard_expiry(&self.refresh, now, expire),
+            secret: Arc::new(secret),
+            access_key,
+            expired: AtomicBool::new(false),
+        }))
+    }
+
+    fn install(&self, slot: &Slot, snapshot: &Arc<Snapshot>, now: SystemTime) {
+        let previous = slot.current.swap(Some(Arc::clone(snapshot)));
+        let changed = previous
+            .as_ref()
+            .is_none_or(|p| p.secret.version_id() != snapshot.secret.version_id());
+        if changed {
+            self.counters.new_versions.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(
+                secret = %slot.name,
+                version_id = snapshot.secret.version_id(),
+                previous_version_id = previous.as_ref().map(|p| p.secret.version_id()),
+                "serving new secret version"
+            );
+        }
+        if let Ok(ak) = &snapshot.access_key {
+            if let Ok(guard) = slot.subscribers.lock() {
+                if let Some(tx) = guard.as_ref() {
+                    tx.send_if_modified(|cur| {
+                        let modified = !cur.same_key(ak);
+                        *cur = Arc::clone(ak);
+                        modified
+                    });
+                }
+            }
+        }
+        let input = match &snapshot.access_key {
+            Ok(ak) => schedule::ScheduleInput {
+                next_rotation: ak.next_rotation(),
+                expire: ak.expire_time(),
+                refresh_interval: ak.refresh_interval(),
+            },
+            Err(_) => schedule::ScheduleInput {
+                next_rotation: snapshot.secret.next_rotation(),
+                ..Default::default()
+            },
+        };
+        let jitter = schedule::draw_jitter(&self.refresh, &mut rand::rng());
+        let next = schedule::next_refresh(&self.refresh, now, &input, jitter);
+        tracing::debug!(secret = %slot.name, next_refresh = %crate::secret::format_date(next), "refresh scheduled");
+        if let Ok(mut s) = slot.schedule.lock() {
+            s.next_refresh = Some(next);
+            s.failures = 0;
+            s.last_error = None;
+        }
+    }
+
+    fn record_failure(&self, slot: &Slot, error: &FetchError, now: SystemTime) {
+        self.counters.failure(error.code());
+        let has_value = slot.current.load().is_some();
+        let mut schedule = match slot.schedule.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        schedule.failures = schedule.failures.saturating_add(1);
+        schedule.last_error = Some(error.to_string());
+        if has_value && !matches!(error, FetchError::Closed) {
+            let delay = schedule::retry_delay(&self.refresh, schedule.failures, &mut rand::rng());
+            schedule.next_refresh = Some(now + delay);
+            tracing::warn!(
+                secret = %slot.name,
+                failures = schedule.failures,
+                retry_in_ms = delay.as_millis() as u64,
+                error = %error,
+                "refresh failed; serving the last good value"
+            );
+        } else {
+            schedule.next_refresh = None;
+            tracing::warn!(secret = %slot.name, error = %error, "fetch failed and nothing is cached");
+        }
+    }
+
+    /// Fetches the given names concurrently (start-up prefetch).
+    pub(crate) async fn prefetch(self: &Arc<Self>, names: &[String]) -> Vec<(String, FetchError)> {
+        let mut set = tokio::task::JoinSet::new();
+        for name in names {
+            let cache = Arc::clone(self);
+            let name = name.clone();
+            set.spawn(async move {
+                let result = cache.fetch_shared(&name, Reason::Prefetch).await;
+                (name, result)
+            });
+        }
+        let mut failures = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            if let Ok((name, Err(error))) = joined {
+                failures.push((name, error));
+            }
+        }
+        failures
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let c = &self.counters;
+        let (failovers, hedged_requests) = self.endpoints.counters();
+        Stats {
+            hits: c.hits.sum(),
+            misses: c.misses.load(Ordering::Relaxed),
+            fetches: c.fetches.load(Ordering::Relaxed),
+            fetch_failures: c.fetch_failures.load(Ordering::Relaxed),
+            failures_by_code: c
+                .failures_by_code
+                .lock()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect())
+                .unwrap_or_default(),
+            forced_refreshes: c.forced_refreshes.load(Ordering::Relaxed),
+            rate_limited: c.rate_limited.load(Ordering::Relaxed),
+            new_versions: c.new_versions.load(Ordering::Relaxed),
+            failovers,
+            hedged_requests,
+        }
+    }
+
+    pub(crate) fn health(&self) -> Health {
+        let now = self.clock.now();
+        let mut secrets: Vec<SecretHealth> = self
+            .slots
+            .load()
+            .values()
+            .map(|slot| {
+                let current = slot.current.load_full();
+                let (next_refresh, failures, last_error) = slot
+                    .schedule
+                    .lock()
+                    .map(|s| (s.next_refresh, s.failures, s.last_error.clone()))
+                    .unwrap_or_default();
+                SecretHealth {
+                    name: slot.name.to_string(),
+                    version_id: current.as_ref().map(|c| c.secret.version_id().to_owned()),
+                    age: current.as_ref().map(|c| {
+                        now.duration_since(c.secret.fetched_at())
+                            .unwrap_or_default()
+                    }),
+                    next_refresh,
+                    usable_until: current.as_ref().map(|c| c.usable_until),
+                    stale: current.is_some() && failures > 0,
+                    expired: current.as_ref().is_some_and(|c| !c.is_usable()),
+                    consecutive_failures: failures,
+                    last_error,
+                }
+            })
+            .collect();
+        secrets.sort_by(|a, b| a.name.cmp(&b.name));
+        Health {
+            secrets,
+            certificates: self
+                .certificates
+                .iter()
+                .map(|c| CertificateHealth {
+                    label: c.label.clone(),
+                    not_after: c.not_after,
+                    remaining: c.not_after.duration_since(now).ok(),
+                })
+                .collect(),
+            preferred_endpoint: self.endpoints.preferred(),
+            closed: self.is_closed(),
+        }
+    }
+
+    /// Stops the scheduler and any in-flight fetch; later reads fail with "closed".
+    pub(crate) async fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.shutdown.send_replace(true);
+        let handle = self.scheduler.lock().ok().and_then(|mut h| h.take());
+        if let Some(handle) = handle {
+            let _ = handle.await;
+        }
+    }
+
+    /// Closes without waiting (for `Drop` paths that cannot await).
+    pub(crate) fn close_now(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.shutdown.send_replace(true);
+    }
+}
+
+async fn wait(mut rx: watch::Receiver<Option<FetchResult>>) -> FetchResult {
+    match rx.wait_for(|v| v.is_some()).await {
+        Ok(value) => value.clone().unwrap_or(Err(FetchError::Closed)),
+        // The fetch task ended without an answer: only happens when the runtime shuts down.
+        Err(_) => Err(FetchError::Closed),
+    }
+}
+
+/// The one background task of a provider: sleeps until the earliest refresh or hard expiry of
+/// any secret, starts the due refreshes (single-flight, so they join readers' fetches), and
+/// marks values past their hard expiry. Holds only a `Weak` between runs, so dropping the last
+/// provider handle ends it; `close()` ends it at once.
+async fn run_scheduler(cache: Weak<Cache>, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let sleep_for = {
+            let Some(cache) = cache.upgrade() else { return };
+            if cache.is_closed() {
+                return;
+            }
+            let now = cache.clock.now();
+            let mut earliest: Option<SystemTime> = None;
+            let mut consider = |t: SystemTime| {
+                earliest = Some(earliest.map_or(t, |e| e.min(t)));
+            };
+            let slots = cache.slots.load_full();
+            for slot in slots.values() {
+                if let Some(snapshot) = slot.current.load().as_ref() {
+                    if snapshot.is_usable() {
+                        if snapshot.usable_until <= now {
+                            snapshot.expired.store(true, Ordering::Relaxed);
+                            tracing::warn!(secret = %slot.name, version_id = snapshot.secret.version_id(), "cached value reached its hard expiry and is no longer served");
+                        } else {
+                            consider(snapshot.usable_until);
+                        }
+                    }
+                }
+                let due = slot.schedule.lock().ok().and_then(|s| s.next_refresh);
+                match due {
+                    Some(at) if at <= now => {
+                        let _ = cache.start_or_join(slot, Reason::Scheduled);
+                    }
+                    Some(at) => consider(at),
+                    None => {}
+                }
+            }
+            earliest.map(|t| clock::until(now, t))
+        };
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = async {
+                match sleep_for {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            } => {}
+            _ = shutdown.wait_for(|closed| *closed) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,178 @@
+//! Several KMS endpoints in failover order: ordered failover on retryable errors, a hedged
+//! request to the next endpoint when the current one is slow, and a memory of the last endpoint
+//! that answered (the next fetch starts there). No pings: the real request is the probe.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::kms::{GetSecretValueRequest, KmsClient, KmsError, SecretValue};
+
+/// A successful fetch and the endpoint that answered.
+#[derive(Debug)]
+pub struct Fetched {
+    /// The answer.
+    pub value: SecretValue,
+    /// Index of the answering endpoint in configuration order.
+    pub endpoint_index: usize,
+}
+
+/// The endpoints of one provider.
+#[derive(Debug)]
+pub struct Endpoints {
+    clients: Vec<Arc<dyn KmsClient>>,
+    preferred: AtomicUsize,
+    hedge_delay: Duration,
+    failovers: AtomicU64,
+    hedges: AtomicU64,
+}
+
+impl Endpoints {
+    /// `clients` in failover order (must not be empty; the builder checks).
+    pub fn new(clients: Vec<Arc<dyn KmsClient>>, hedge_delay: Duration) -> Self {
+        Self {
+            clients,
+            preferred: AtomicUsize::new(0),
+            hedge_delay,
+            failovers: AtomicU64::new(0),
+            hedges: AtomicU64::new(0),
+        }
+    }
+
+    /// Number of endpoints.
+    pub fn len(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.clients.is_empty()
+    }
+
+    /// The endpoint the next fetch starts with (the last one that answered).
+    pub fn preferred(&self) -> String {
+        let i = self.preferred.load(Ordering::Relaxed);
+        self.clients
+            .get(i)
+            .map(|c| c.endpoint().to_string())
+            .unwrap_or_default()
+    }
+
+    /// Failovers after a retryable error, and hedged requests started, so far.
+    pub fn counters(&self) -> (u64, u64) {
+        (
+            self.failovers.load(Ordering::Relaxed),
+            self.hedges.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Fetches from the preferred endpoint; on a retryable error moves on to the next one at
+    /// once, and if an endpoint has not answered after `hedge_delay` also asks the next one.
+    /// The first success wins (the others are cancelled). A non-retryable error ends the fetch
+    /// once nothing else is in flight (another region will not know the secret any better).
+    pub async fn fetch(&self, request: &GetSecretValueRequest) -> Result<Fetched, KmsError> {
+        let n = self.clients.len();
+        if n == 0 {
+            return Err(KmsError::Request {
+                endpoint: String::new(),
+                detail: "no KMS endpoint configured".into(),
+            });
+        }
+        let start = self.preferred.load(Ordering::Relaxed) % n;
+        let order: Vec<usize> = (0..n).map(|i| (start + i) % n).collect();
+        let mut set: JoinSet<(usize, Result<SecretValue, KmsError>)> = JoinSet::new();
+        let mut launched = 0usize;
+        let mut hedge_at = Instant::now();
+        let launch = |set: &mut JoinSet<_>, launched: &mut usize, hedge_at: &mut Instant| {
+            let index = order[*launched];
+            let client = Arc::clone(&self.clients[index]);
+            let request = request.clone();
+            let span = tracing::debug_span!(
+                "kms_request",
+                secret = %request.secret_name,
+                endpoint = %client.endpoint(),
+                attempt = *launched + 1,
+                request_id = tracing::field::Empty,
+                version_id = tracing::field::Empty,
+            );
+            set.spawn(
+                async move {
+                    let result = client.get_secret_value(&request).await;
+                    let span = tracing::Span::current();
+                    match &result {
+                        Ok(v) => {
+                            span.record("request_id", v.request_id.as_str());
+                            span.record("version_id", v.version_id.as_str());
+                            tracing::debug!("KMS answered");
+                        }
+                        Err(e) => {
+                            if let KmsError::Service { request_id, .. } = e {
+                                span.record("request_id", request_id.as_str());
+                            }
+                            tracing::debug!(error = %e, "KMS request failed");
+                        }
+                    }
+                    (index, result)
+                }
+                .instrument(span),
+            );
+            *launched += 1;
+            *hedge_at = Instant::now() + self.hedge_delay;
+        };
+        launch(&mut set, &mut launched, &mut hedge_at);
+        let mut best_error: Option<KmsError> = None;
+        loop {
+            let can_hedge = launched < n;
+            tokio::select! {
+                joined = set.join_next() => {
+                    let (index, result) = match joined {
+                        Some(Ok(pair)) => pair,
+                        Some(Err(join_error)) => (usize::MAX, Err(KmsError::Request {
+                            endpoint: String::new(),
+                            detail: format!("KMS request task failed: {join_error}"),
+                        })),
+                        None => return Err(best_error.take().unwrap_or_else(no_answer)),
+                    };
+                    match result {
+                        Ok(value) => {
+                            if index < n {
+                                self.preferred.store(index, Ordering::Relaxed);
+                            }
+                            return Ok(Fetched { value, endpoint_index: index });
+                        }
+                        Err(error) => {
+                            let retryable = error.is_retryable();
+                            // Report a definite (non-retryable) answer over transient ones.
+                            if !retryable || best_error.as_ref().is_none_or(|e| e.is_retryable()) {
+                                best_error = Some(error);
+                            }
+                            if retryable && launched < n {
+                                self.failovers.fetch_add(1, Ordering::Relaxed);
+                                tracing::info!(secret = %request.secret_name, "failing over to the next KMS endpoint");
+                                launch(&mut set, &mut launched, &mut hedge_at);
+                            } else if set.is_empty() {
+                                return Err(best_error.take().unwrap_or_else(no_answer));
+                            }
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(hedge_at), if can_hedge => {
+                    self.hedges.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(secret = %request.secret_name, hedge_delay_ms = self.hedge_delay.as_millis() as u64, "KMS endpoint slow, hedging to the next one");
+                    launch(&mut set, &mut launched, &mut hedge_at);
+                }
+            }
+        }
+    }
+}
+
+fn no_answer() -> KmsError {
+    KmsError::Request {
+        endpoint: String::new(),
+        detail: "no KMS endpoint answered".into(),
+    }
+}

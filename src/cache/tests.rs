@@ -1,0 +1,629 @@
+//! Cache logic under paused tokio time, against a scripted in-memory `KmsClient`.
+//! (Protocol-level behaviour is tested against LocalKms in `tests/provider.rs`.)
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use crate::cache::clock::TokioClock;
+use crate::config::{Endpoint, RefreshConfig, SecretString};
+use crate::kms::{
+    BoxFuture, GetSecretValueRequest, KmsClient, KmsError, SecretValue, TransportErrorKind,
+};
+use crate::provider::{ManagedCredentialsProvider, RefreshOutcome};
+use crate::secret::{format_date, parse_date};
+
+const NAME: &str = "acs/ram/user/app";
+
+fn t0() -> SystemTime {
+    parse_date("t", "t", "2024-02-01T08:00:00Z")
+        .unwrap()
+        .unwrap()
+}
+
+#[derive(Debug, Clone)]
+struct Version {
+    n: u32,
+    next_rotation: Option<SystemTime>,
+    expire: Option<SystemTime>,
+}
+
+#[derive(Debug)]
+enum Step {
+    Fail(&'static str),
+    Drop,
+}
+
+#[derive(Debug)]
+struct ScriptedKms {
+    endpoint: Endpoint,
+    version: Mutex<Version>,
+    script: Mutex<VecDeque<Step>>,
+    fail_always: Mutex<Option<Step>>,
+    delay: Mutex<Duration>,
+    requests: AtomicUsize,
+}
+
+impl ScriptedKms {
+    fn new(host: &str) -> Arc<Self> {
+        Arc::new(Self {
+            endpoint: Endpoint {
+                host: host.into(),
+                port: 443,
+            },
+            version: Mutex::new(Version {
+                n: 1,
+                next_rotation: None,
+                expire: None,
+            }),
+            script: Mutex::new(VecDeque::new()),
+            fail_always: Mutex::new(None),
+            delay: Mutex::new(Duration::ZERO),
+            requests: AtomicUsize::new(0),
+        })
+    }
+    fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+    fn rotate(&self, next_rotation: Option<SystemTime>) {
+        let mut v = self.version.lock().unwrap();
+        v.n += 1;
+        v.next_rotation = next_rotation;
+    }
+    fn set(&self, next_rotation: Option<SystemTime>, expire: Option<SystemTime>) {
+        let mut v = self.version.lock().unwrap();
+        v.next_rotation = next_rotation;
+        v.expire = expire;
+    }
+    fn push(&self, step: Step) {
+        self.script.lock().unwrap().push_back(step);
+    }
+    fn fail_always(&self, step: Option<Step>) {
+        *self.fail_always.lock().unwrap() = step;
+    }
+    fn set_delay(&self, d: Duration) {
+        *self.delay.lock().unwrap() = d;
+    }
+    fn error(&self, step: &Step, name: &str) -> KmsError {
+        match step {
+            Step::Fail(code) => KmsError::Service {
+                endpoint: self.endpoint.to_string(),
+                secret_name: name.into(),
+                http_status: 503,
+                code: (*code).into(),
+                message: "scripted".into(),
+                request_id: "req-err".into(),
+                details: None,
+            },
+            Step::Drop => KmsError::Transport {
+                endpoint: self.endpoint.to_string(),
+                kind: TransportErrorKind::Connect,
+                detail: "scripted drop".into(),
+            },
+        }
+    }
+}
+
+pub(crate) fn ak_id(n: u32) -> String {
+    format!("LTAI{n:04}")
+}
+
+fn ak_secret(n: u32) -> String {
+    format!("secret-of-{n:04}")
+}
+
+impl KmsClient for ScriptedKms {
+    fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    fn get_secret_value<'a>(
+        &'a self,
+        request: &'a GetSecretValueRequest,
+    ) -> BoxFuture<'a, Result<SecretValue, KmsError>> {
+        Box::pin(async move {
+            self.requests.fetch_add(1, Ordering::SeqCst);
+            let delay = *self.delay.lock().unwrap();
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            let step = self.script.lock().unwrap().pop_front();
+            if let Some(step) = step {
+                return Err(self.error(&step, &request.secret_name));
+            }
+            if let Some(step) = self.fail_always.lock().unwrap().as_ref() {
+                return Err(self.error(step, &request.secret_name));
+            }
+            let v = self.version.lock().unwrap().clone();
+            let mut data = format!(
+                r#"{{"AccessKeyId":"{}","AccessKeySecret":"{}","GenerateTimestamp":"2024-02-01T08:00:00Z""#,
+                ak_id(v.n),
+                ak_secret(v.n)
+            );
+            if let Some(e) = v.expire {
+                data.push_str(&format!(r#","ExpireTimestamp":"{}""#, format_date(e)));
+            }
+            data.push('}');
+            Ok(SecretValue {
+                secret_name: request.secret_name.clone(),
+                secret_type: "RAMCredentials".into(),
+                secret_data: SecretString::new(data),
+                secret_data_type: "text".into(),
+                version_stages: vec!["ACSCurrent".into()],
+                version_id: format!("v{}", v.n),
+                create_time: String::new(),
+                request_id: format!("req-{}", self.requests()),
+                last_rotation_date: String::new(),
+                next_rotation_date: v.next_rotation.map(format_date).unwrap_or_default(),
+                extended_config: r#"{"SecretSubType":"RamUserAccessKey"}"#.into(),
+                automatic_rotation: "Enabled".into(),
+                rotation_interval: "604800s".into(),
+            })
+        })
+    }
+}
+
+fn refresh() -> RefreshConfig {
+    RefreshConfig {
+        jitter: Duration::ZERO,
+        hedge_delay: Duration::from_secs(2),
+        ..RefreshConfig::default()
+    }
+}
+
+async fn provider_with(
+    clients: Vec<Arc<ScriptedKms>>,
+    refresh: RefreshConfig,
+) -> ManagedCredentialsProvider {
+    ManagedCredentialsProvider::builder()
+        .clients(
+            clients
+                .into_iter()
+                .map(|c| c as Arc<dyn KmsClient>)
+                .collect(),
+        )
+        .refresh(refresh)
+        .clock(Arc::new(TokioClock::starting_at(t0())))
+        .build()
+        .await
+        .unwrap()
+}
+
+async fn sleep(secs: u64) {
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_fetch_for_a_thousand_cold_callers_then_pure_hits() {
+    let kms = ScriptedKms::new("a");
+    kms.set_delay(Duration::from_millis(100));
+    let p = provider_with(vec![kms.clone()], refresh()).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..1000 {
+        let p = p.clone();
+        tasks.spawn(async move { p.get_access_key(NAME).await.unwrap() });
+    }
+    while let Some(ak) = tasks.join_next().await {
+        assert_eq!(ak.unwrap().access_key_id(), ak_id(1));
+    }
+    assert_eq!(kms.requests(), 1);
+    for _ in 0..100 {
+        p.get_access_key(NAME).await.unwrap();
+    }
+    assert_eq!(kms.requests(), 1);
+    let stats = p.stats();
+    assert_eq!(stats.fetches, 1);
+    assert!(stats.hits >= 100, "{stats:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn picks_up_rotation_after_next_rotation_date_plus_delay() {
+    let kms = ScriptedKms::new("a");
+    let rotation = t0() + Duration::from_secs(3600);
+    kms.set(Some(rotation), None);
+    let p = provider_with(vec![kms.clone()], refresh()).await;
+    assert_eq!(
+        p.get_access_key(NAME).await.unwrap().access_key_id(),
+        ak_id(1)
+    );
+    let health = p.health();
+    assert_eq!(
+        health.secrets[0].next_refresh,
+        Some(rotation + Duration::from_secs(300))
+    );
+    sleep(3600).await;
+    kms.rotate(Some(rotation + Duration::from_secs(7 * 86400)));
+    sleep(299).await;
+    assert_eq!(
+        p.get_access_key(NAME).await.unwrap().access_key_id(),
+        ak_id(1)
+    );
+    assert_eq!(kms.requests(), 1);
+    sleep(2).await;
+    let ak = p.get_access_key(NAME).await.unwrap();
+    assert_eq!(ak.access_key_id(), ak_id(2));
+    assert_eq!(ak.access_key_secret(), ak_secret(2));
+    assert_eq!(kms.requests(), 2);
+    // Next rotation is a week away: the 6 h ceiling applies.
+    let next = p.health().secrets[0].next_refresh.unwrap();
+    assert_eq!(
+        next.duration_since(t0()).unwrap().as_secs(),
+        3600 + 300 + 6 * 3600
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn refreshes_at_most_every_max_interval_and_before_expiry() {
+    let kms = ScriptedKms::new("a");
+    kms.set(None, Some(t0() + Duration::from_secs(24 * 3600 + 1800)));
+    let p = provider_with(vec![kms.clone()], refresh()).await;
+    p.get_access_key(NAME).await.unwrap();
+    sleep(6 * 3600 + 1).await;
+    assert_eq!(kms.requests(), 2);
+    sleep(3 * 6 * 3600).await;
+    // 6 h, 12 h, 18 h, then 24 h + 30 min - 10 min buffer = 24h20m, not 24 h... 24 h comes first.
+    assert_eq!(kms.requests(), 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn stale_if_error_with_backoff_until_hard_expiry_then_recovery() {
+    let kms = ScriptedKms::new("a");
+    let expire = t0() + Duration::from_secs(8 * 3600);
+    kms.set(None, Some(expire));
+    let config = RefreshConfig {
+        retry_base: Duration::from_secs(1),
+        retry_max: Duration::from_secs(300),
+        ..refresh()
+    };
+    let p = provider_with(vec![kms.clone()], config).await;
+    p.get_access_key(NAME).await.unwrap();
+    kms.fail_always(Some(Step::Fail("ServiceUnavailableTemporary")));
+    // First refresh at 6 h fails; readers keep getting the cached key, without waiting.
+    sleep(6 * 3600 + 1).await;
+    let before = kms.requests();
+    // The scheduled refresh, plus maybe the first retry (full jitter in [0, 1 s]).
+    assert!((2..=3).contains(&before), "{before}");
+    for _ in 0..10 {
+        assert_eq!(
+            p.get_access_key(NAME).await.unwrap().access_key_id(),
+            ak_id(1)
+        );
+    }
+    assert_eq!(kms.requests(), before, "readers never wait on a refresh");
+    let h = &p.health().secrets[0];
+    assert!(
+        h.stale && !h.expired && h.consecutive_failures >= 1,
+        "{h:?}"
+    );
+    assert!(h
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("ServiceUnavailableTemporary"));
+    // Retries are spaced by capped exponential backoff: far fewer than one per second, far
+    // more than one per full interval.
+    sleep(3600).await;
+    let retries = kms.requests() - before;
+    assert!((5..=40).contains(&retries), "retries in 1 h: {retries}");
+    assert_eq!(
+        p.get_access_key(NAME).await.unwrap().access_key_id(),
+        ak_id(1)
+    );
+    // Past ExpireTimestamp the key is no longer served.
+    sleep(3600).await;
+    let err = p.get_access_key(NAME).await.unwrap_err();
+    assert!(
+        err.to_string().contains("ServiceUnavailableTemporary"),
+        "{err}"
+    );
+    assert!(p.health().secrets[0].expired);
+    assert_eq!(
+        p.stats()
+            .failures_by_code
+            .get("ServiceUnavailableTemporary")
+            .copied(),
+        Some(p.stats().fetch_failures)
+    );
+    // Recovery: the next background retry brings a fresh key.
+    kms.set(None, Some(t0() + Duration::from_secs(48 * 3600)));
+    kms.fail_always(None);
+    sleep(301).await;
+    assert_eq!(
+        p.get_access_key(NAME).await.unwrap().access_key_id(),
+        ak_id(1)
+    );
+    let h = &p.health().secrets[0];
+    assert!(!h.stale && !h.expired, "{h:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn cold_fetch_error_is_returned_with_its_code() {
+    let kms = ScriptedKms::new("a");
+    kms.push(Step::Fail("Forbidden.ResourceNotFound"));
+    let p = provider_with(vec![kms.clone()], refresh()).await;
+    let err = p.get_access_key(NAME).await.unwrap_err();
+    match err {
+        crate::Error::Kms(e) => assert_eq!(e.code(), Some("Forbidden.ResourceNotFound")),
+        other => panic!("{other}"),
+    }
+    // Not cached: the next call fetches again and succeeds.
+    assert_eq!(
+        p.get_access_key(NAME).await.unwrap().access_key_id(),
+        ak_id(1)
+    );
+    assert_eq!(kms.requests(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn forced_refresh_on_rejection_is_rate_limited() {
+    let kms = ScriptedKms::new("a");
+    let p = provider_with(vec![kms.clone()], refresh()).await;
+    let old = p.get_access_key(NAME).await.unwrap();
+    assert!(matches!(
+        p.report_rejected(NAME, &old, "Throttling").await,
+        RefreshOutcome::NotRejection
+    ));
+    assert_eq!(kms.requests(), 1);
+    // KMS has not rotated: the key is unchanged (one token used).
+    assert!(matches!(
+        p.report_rejected(NAME, &old, "InvalidAccessKeyId.NotFound")
+            .await,
+        RefreshOutcome::Unchanged(_)
+    ));
+    assert_eq!(kms.requests(), 2);
+    kms.rotate(None);
+    let outcome = p.report_rejected(NAME, &old, "InvalidAccessKeyId").await;
+    let new = outcome.new_key().expect("new key").clone();
+    assert_eq!(new.access_key_id(), ak_id(2));
+    assert_eq!(kms.requests(), 3);
+    // The old key reported again: a different key is current, answered without a fetch.
+    assert!(matches!(
+        p.report_rejected(NAME, &old, "Unauthorized").await,
+        RefreshOutcome::NewKey(_)
+    ));
+    assert_eq!(kms.requests(), 3);
+    // Three tokens left (5 - 2), then rate-limited.
+    for code in [
+        "InvalidAccessKeyId.Inactive",
+        "InvalidAccessKeyId",
+        "Unauthorized",
+    ] {
+        assert!(matches!(
+            p.report_rejected(NAME, &new, code).await,
+            RefreshOutcome::Unchanged(_)
+        ));
+    }
+    assert!(matches!(
+        p.report_rejected(NAME, &new, "InvalidAccessKeyId").await,
+        RefreshOutcome::RateLimited
+    ));
+    assert_eq!(kms.requests(), 6);
+    sleep(600).await;
+    assert!(matches!(
+        p.report_rejected(NAME, &new, "InvalidAccessKeyId").await,
+        RefreshOutcome::Unchanged(_)
+    ));
+    let stats = p.stats();
+    assert_eq!(stats.forced_refreshes, 6);
+    assert_eq!(stats.rate_limited, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn fails_over_on_retryable_errors_and_remembers_the_good_endpoint() {
+    let a = ScriptedKms::new("a");
+    let b = ScriptedKms::new("b");
+    a.fail_always(Some(Step::Drop));
+    let p = provider_with(vec![a.clone(), b.clone()], refresh()).await;
+    assert_eq!(
+        p.get_access_key(NAME).await.unwrap().access_key_id(),
+        ak_id(1)
+    );
+    assert_eq!((a.requests(), b.requests()), (1, 1));
+    assert_eq!(p.health().preferred_endpoint, "b");
+    p.refresh_now(NAME).await.unwrap();
+    assert_eq!(
+        (a.requests(), b.requests()),
+        (1, 2),
+        "starts with the last good one"
+    );
+    assert_eq!(p.stats().failovers, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn non_retryable_errors_do_not_fail_over() {
+    let a = ScriptedKms::new("a");
+    let b = ScriptedKms::new("b");
+    a.push(Step::Fail("Forbidden.NoPermission"));
+    let p = provider_with(vec![a.clone(), b.clone()], refresh()).await;
+    assert!(p.get_access_key(NAME).await.is_err());
+    assert_eq!((a.requests(), b.requests()), (1, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn hedges_to_the_next_endpoint_when_slow() {
+    let a = ScriptedKms::new("a");
+    let b = ScriptedKms::new("b");
+    a.set_delay(Duration::from_secs(30));
+    let p = provider_with(vec![a.clone(), b.clone()], refresh()).await;
+    let start = tokio::time::Instant::now();
+    p.get_access_key(NAME).await.unwrap();
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert_eq!((a.requests(), b.requests()), (1, 1));
+    assert_eq!(p.stats().hedged_requests, 1);
+    assert_eq!(p.health().preferred_endpoint, "b");
+}
+
+#[tokio::test(start_paused = true)]
+async fn id_and_secret_never_torn_under_concurrent_rotation() {
+    let kms = ScriptedKms::new("a");
+    let p = provider_with(vec![kms.clone()], refresh()).await;
+    p.get_access_key(NAME).await.unwrap();
+    let readers: Vec<_> = (0..8)
+        .map(|_| {
+            let p = p.clone();
+            tokio::spawn(async move {
+                for _ in 0..2000 {
+                    let ak = p.get_access_key(NAME).await.unwrap();
+                    let n: u32 = ak.access_key_id()[4..].parse().unwrap();
+                    assert_eq!(ak.access_key_secret(), ak_secret(n));
+                    assert_eq!(ak.version_id(), format!("v{n}"));
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    for _ in 0..50 {
+        kms.rotate(None);
+        p.refresh_now(NAME).await.unwrap();
+        tokio::task::yield_now().await;
+    }
+    for r in readers {
+        r.await.unwrap();
+    }
+    assert_eq!(
+        p.get_access_key(NAME).await.unwrap().access_key_id(),
+        ak_id(51)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn subscribers_see_each_new_key() {
+    let kms = ScriptedKms::new("a");
+    let p = provider_with(vec![kms.clone()], refresh()).await;
+    let mut rx = p.subscribe(NAME).await.unwrap();
+    assert_eq!(rx.borrow_and_update().access_key_id(), ak_id(1));
+    p.refresh_now(NAME).await.unwrap();
+    assert!(!rx.has_changed().unwrap(), "same key: no notification");
+    kms.rotate(None);
+    p.refresh_now(NAME).await.unwrap();
+    rx.changed().await.unwrap();
+    assert_eq!(rx.borrow().access_key_id(), ak_id(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn jitter_spreads_refreshes_of_many_providers() {
+    let kms = ScriptedKms::new("a");
+    let config = RefreshConfig {
+        jitter: Duration::from_secs(60),
+        ..refresh()
+    };
+    let mut times = std::collections::BTreeSet::new();
+    for _ in 0..20 {
+        let p = provider_with(vec![kms.clone()], config.clone()).await;
+        p.get_access_key(NAME).await.unwrap();
+        let next = p.health().secrets[0].next_refresh.unwrap();
+        let offset = next.duration_since(t0()).unwrap() - Duration::from_secs(6 * 3600);
+        assert!(offset <= Duration::from_secs(60));
+        times.insert(next);
+        p.close().await;
+    }
+    assert!(times.len() >= 18, "{} distinct refresh times", times.len());
+}
+
+#[tokio::test(start_paused = true)]
+async fn close_stops_background_work_and_drop_too() {
+    let kms = ScriptedKms::new("a");
+    let p = provider_with(vec![kms.clone()], refresh()).await;
+    p.get_access_key(NAME).await.unwrap();
+    p.close().await;
+    assert!(matches!(
+        p.get_access_key(NAME).await,
+        Err(crate::Error::Provider(
+            crate::provider::ProviderError::Closed
+        ))
+    ));
+    sleep(48 * 3600).await;
+    assert_eq!(kms.requests(), 1);
+    assert!(p.health().closed);
+
+    let kms2 = ScriptedKms::new("b");
+    let p2 = provider_with(vec![kms2.clone()], refresh()).await;
+    p2.get_access_key(NAME).await.unwrap();
+    drop(p2);
+    sleep(48 * 3600).await;
+    assert_eq!(
+        kms2.requests(),
+        1,
+        "dropping the last handle stops the scheduler"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn providers_are_independent_and_prefetch() {
+    let a = ScriptedKms::new("a");
+    let b = ScriptedKms::new("b");
+    let pa = ManagedCredentialsProvider::builder()
+        .client(a.clone())
+        .secret_names([NAME, "other"])
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(a.requests(), 2, "prefetched");
+    b.push(Step::Fail("Forbidden.NoPermission"));
+    let fail_fast = RefreshConfig {
+        prefetch_fail_fast: true,
+        ..refresh()
+    };
+    let err = ManagedCredentialsProvider::builder()
+        .client(b.clone())
+        .refresh(fail_fast)
+        .secret_names([NAME])
+        .build()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("Forbidden.NoPermission"), "{err}");
+    pa.get_access_key(NAME).await.unwrap();
+    assert_eq!(a.requests(), 2);
+    assert_eq!(pa.health().secrets.len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn generic_and_binary_secrets() {
+    #[derive(Debug)]
+    struct Generic(Endpoint);
+    impl KmsClient for Generic {
+        fn endpoint(&self) -> &Endpoint {
+            &self.0
+        }
+        fn get_secret_value<'a>(
+            &'a self,
+            request: &'a GetSecretValueRequest,
+        ) -> BoxFuture<'a, Result<SecretValue, KmsError>> {
+            Box::pin(async move {
+                let binary = request.secret_name == "bin";
+                Ok(SecretValue {
+                    secret_name: request.secret_name.clone(),
+                    secret_type: "Generic".into(),
+                    secret_data: SecretString::new(if binary { "AAEC" } else { "hello" }),
+                    secret_data_type: if binary { "binary" } else { "text" }.into(),
+                    version_stages: vec![],
+                    version_id: "v1".into(),
+                    create_time: String::new(),
+                    request_id: String::new(),
+                    last_rotation_date: String::new(),
+                    next_rotation_date: String::new(),
+                    extended_config: String::new(),
+                    automatic_rotation: String::new(),
+                    rotation_interval: String::new(),
+                })
+            })
+        }
+    }
+    let p = ManagedCredentialsProvider::builder()
+        .client(Arc::new(Generic(Endpoint {
+            host: "g".into(),
+            port: 443,
+        })))
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(p.get_secret("bin").await.unwrap().bytes(), &[0, 1, 2]);
+    assert_eq!(p.get_secret("txt").await.unwrap().text(), Some("hello"));
+    let err = p.get_access_key("txt").await.unwrap_err();
+    assert!(err.to_string().contains("get_secret"), "{err}");
+}

