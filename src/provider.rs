@@ -18,7 +18,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -33,11 +33,6 @@ use crate::secret::{AccessKey, Secret};
 use crate::{Error, Result};
 
 pub use crate::cache::stats::{CertificateHealth, Health, SecretHealth, Stats};
-
-/// Environment variable naming the properties file for [`ManagedCredentialsProvider::from_default_file`].
-pub const CONFIG_PATH_ENV: &str = "ALIBABA_CLOUD_MANAGED_CREDENTIALS_PROVIDERS_FILE";
-/// File name looked up in the working directory by [`ManagedCredentialsProvider::from_default_file`].
-pub const DEFAULT_CONFIG_FILE: &str = "managed_credentials_providers.properties";
 
 /// Provider-level failures (configuration of the provider itself, lifecycle).
 #[derive(Clone, Debug, thiserror::Error)]
@@ -60,16 +55,6 @@ pub enum ProviderError {
     BlockingInAsync {
         /// The method called.
         method: &'static str,
-    },
-    /// No properties file was found.
-    #[error("no managed credentials configuration found: set {env} to the path of a properties file, or put {file} in the working directory ({cwd})")]
-    NoConfigFile {
-        /// The environment variable consulted.
-        env: &'static str,
-        /// The file name looked for.
-        file: &'static str,
-        /// The working directory searched.
-        cwd: String,
     },
 }
 
@@ -126,15 +111,16 @@ impl ManagedCredentialsProvider {
 
     /// Reads a `managed_credentials_providers.properties` file and builds the provider.
     pub async fn from_properties_file(path: impl AsRef<Path>) -> Result<Self> {
-        let config = load_config(path.as_ref())?;
+        let config = Config::from_properties_file(path.as_ref())?;
         Self::builder().config(config).build().await
     }
 
-    /// Like [`from_properties_file`](Self::from_properties_file) with the path from
-    /// `ALIBABA_CLOUD_MANAGED_CREDENTIALS_PROVIDERS_FILE`, else
-    /// `managed_credentials_providers.properties` in the working directory.
+    /// Like [`from_properties_file`](Self::from_properties_file) with the file named by
+    /// `ALIYUN_MANAGED_CREDENTIALS_FILE`, else `managed_credentials_providers.properties` in the
+    /// working directory (see [`Config::from_default_location`]).
     pub async fn from_default_file() -> Result<Self> {
-        Self::from_properties_file(default_file_path()?).await
+        let config = Config::from_default_location()?;
+        Self::builder().config(config).build().await
     }
 
     /// The AccessKey stored in the RAM-credential secret `name`: from the cache when usable
@@ -261,25 +247,6 @@ impl ManagedCredentialsProvider {
 
     pub(crate) fn close_now(&self) {
         self.cache.close_now();
-    }
-}
-
-/// Resolves the default properties file (environment variable, then working directory).
-pub fn default_file_path() -> Result<PathBuf> {
-    if let Some(path) = std::env::var_os(CONFIG_PATH_ENV).filter(|p| !p.is_empty()) {
-        return Ok(PathBuf::from(path));
-    }
-    let cwd = std::env::current_dir().unwrap_or_default();
-    let candidate = cwd.join(DEFAULT_CONFIG_FILE);
-    if candidate.is_file() {
-        Ok(candidate)
-    } else {
-        Err(ProviderError::NoConfigFile {
-            env: CONFIG_PATH_ENV,
-            file: DEFAULT_CONFIG_FILE,
-            cwd: cwd.display().to_string(),
-        }
-        .into())
     }
 }
 
@@ -440,13 +407,4 @@ pub(crate) fn clients_from_config(config: &Config) -> Result<BuiltClients> {
         clients: Vec::new(),
         certificates: Vec::new(),
     })
-}
-
-/// Placeholder until the `.properties` loader lands on main.
-fn load_config(path: &Path) -> Result<Config> {
-    Err(crate::config::ConfigError::Invalid(format!(
-        "cannot read {}: the properties loader is not available in this build",
-        path.display()
-    ))
-    .into())
 }
