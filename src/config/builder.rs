@@ -123,7 +123,8 @@ impl GatewayEndpointConfig {
 }
 
 /// Builds a validated [`Config`] in code. Every setter has the properties key it corresponds
-/// to in its documentation; defaults are those of the `Default` impls of [`HttpConfig`] and [`RefreshConfig`].
+/// to in its documentation; defaults are those of the `Default` impls of [`HttpConfig`](crate::config::HttpConfig) and
+/// [`RefreshConfig`](crate::config::RefreshConfig).
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct ConfigBuilder {
