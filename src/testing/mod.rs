@@ -232,7 +232,7 @@ impl LocalKmsBuilder {
             pki,
             shared,
             next_key: AtomicUsize::new(0),
-            server: Mutex::new(Some(server)),
+            servers: Mutex::new(vec![server]),
             dir,
         })
     }
@@ -249,11 +249,12 @@ pub struct LocalKms {
     endpoint: Endpoint,
     addr: SocketAddr,
     ca_file: PathBuf,
-    #[allow(dead_code)] // kept for future listeners (e.g. a shared-gateway endpoint)
+    /// Kept to issue leaves for further listeners ([`LocalKms::add_listener`]).
     pki: pki::Pki,
     shared: Arc<Shared>,
     next_key: AtomicUsize,
-    server: Mutex<Option<server::ServerHandle>>,
+    /// The instance API listener first, then any added ones.
+    servers: Mutex<Vec<server::ServerHandle>>,
     // Last: the directory outlives the server.
     dir: Dir,
 }
@@ -513,11 +514,76 @@ impl LocalKms {
         lock(&self.shared.log).clear();
     }
 
-    /// Stops the server and closes every connection. Files stay until the LocalKms is dropped.
+    /// Stops every listener and closes every connection. Files stay until the LocalKms is
+    /// dropped.
     pub async fn shutdown(&self) {
-        let server = lock(&self.server).take();
-        if let Some(mut server) = server {
+        let servers = std::mem::take(&mut *lock(&self.servers));
+        for mut server in servers {
             server.shutdown().await;
         }
+    }
+
+    /// Starts another TLS listener on 127.0.0.1 (ephemeral port) answering as `host` with a
+    /// certificate from this LocalKms's Second CA, serving the handler `make_handler` builds
+    /// over the shared store, faults and request log. This is how a second protocol (the
+    /// shared gateway) joins the same emulator.
+    #[allow(dead_code)] // used by additional protocols
+    pub(crate) async fn add_listener(
+        &self,
+        host: &str,
+        kind: ServerCertificate,
+        make_handler: impl FnOnce(Arc<Shared>) -> server::Handler,
+    ) -> Result<SocketAddr, LocalKmsError> {
+        let tls = self.pki.server_config(host, kind)?;
+        let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .map_err(|source| LocalKmsError::Bind { addr: bind, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| LocalKmsError::Bind { addr: bind, source })?;
+        let handle = server::spawn(listener, tls, make_handler(self.shared.clone()));
+        lock(&self.servers).push(handle);
+        Ok(addr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn added_listener_shares_state_and_stops_with_the_rest() {
+        let kms = LocalKms::start().await.unwrap();
+        kms.put_generic_secret("shared", "value");
+        let host = "kms.cn-hangzhou.aliyuncs.com";
+        let addr = kms
+            .add_listener(host, ServerCertificate::Trusted, |shared| {
+                Arc::new(move |_request| -> server::AnswerFuture {
+                    let shared = shared.clone();
+                    Box::pin(async move {
+                        let view = lock(&shared.store).lookup("shared", None, None);
+                        let text = view.map(|v| v.secret_data.to_string()).unwrap_or_default();
+                        server::Answer::Reply(hyper::Response::new(http_body_util::Full::new(
+                            hyper::body::Bytes::from(text),
+                        )))
+                    })
+                })
+            })
+            .await
+            .unwrap();
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let pem = std::fs::read(kms.ca_file()).unwrap();
+        let client = reqwest::Client::builder()
+            .tls_certs_only(reqwest::Certificate::from_pem_bundle(&pem).unwrap())
+            .resolve(host, addr)
+            .build()
+            .unwrap();
+        let url = format!("https://{host}:{}/", addr.port());
+        let body = client.get(&url).send().await.unwrap().text().await.unwrap();
+        assert_eq!(body, "value");
+        kms.shutdown().await;
+        assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+        assert!(tokio::net::TcpStream::connect(kms.addr()).await.is_err());
     }
 }
