@@ -374,6 +374,12 @@ async fn verification_errors_have_the_service_codes() {
         .unwrap()
         .assert_error(400, "InvalidParam");
 
+    // Bodies over 3 MiB are refused before anything else.
+    let mut req = base();
+    req.body = vec![0; 3 * 1024 * 1024 + 1];
+    req.sign(&s.key);
+    assert_eq!(req.send(&s.client, &s.kms).await.unwrap().status, 413);
+
     // Revoked access points are unknown.
     assert!(s.kms.revoke_access_point(&other_ap.key_id));
     let mut req = Req::get_secret(&other_ap.key_id, APP, "", "");

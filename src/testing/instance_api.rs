@@ -189,6 +189,7 @@ fn fault_answer(
             outcome,
             *http_status,
         ),
+        // `Delay` is handled before (it answers normally afterwards); listed for exhaustiveness.
         Fault::DropConnection | Fault::Delay(_) => (Answer::Drop, outcome, 0),
         Fault::Garbage { http_status } => {
             let mut response = Response::new(Full::new(Bytes::from_static(
