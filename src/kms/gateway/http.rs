@@ -140,11 +140,20 @@ pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// Whether a rustls error is anywhere in the chain (directly or inside an `io::Error`).
+/// Whether a rustls error is anywhere in the chain (directly or inside an `io::Error`). The
+/// connector layers in between do not all expose their cause as a typed source, so rustls'
+/// own wording is recognised too.
 fn is_tls_error(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut current = Some(error);
     while let Some(e) = current {
         if e.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        let text = e.to_string();
+        if text.contains("invalid peer certificate")
+            || text.contains("peer sent no certificates")
+            || text.contains("received fatal alert")
+        {
             return true;
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
@@ -165,9 +174,11 @@ fn is_tls_error(error: &(dyn std::error::Error + 'static)) -> bool {
 pub(crate) fn transport_error(
     endpoint: &str,
     what: &str,
-    error: &reqwest::Error,
+    error: reqwest::Error,
     tls_hint: &str,
 ) -> KmsError {
+    // The URL carries the SecurityToken and signature: never put it in an error.
+    let error = &error.without_url();
     let kind = if is_tls_error(error) {
         TransportErrorKind::Tls
     } else if error.is_timeout() {
@@ -242,7 +253,7 @@ pub(crate) async fn send(
     let response = request
         .send()
         .await
-        .map_err(|e| transport_error(endpoint, what, &e, tls_hint))?;
+        .map_err(|e| transport_error(endpoint, what, e, tls_hint))?;
     let status = response.status().as_u16();
     let header = |name: &str| {
         response
@@ -265,7 +276,7 @@ pub(crate) async fn send(
                 ),
             })
         }
-        Err(BodyError::Transport(e)) => return Err(transport_error(endpoint, what, &e, tls_hint)),
+        Err(BodyError::Transport(e)) => return Err(transport_error(endpoint, what, e, tls_hint)),
     };
     Ok(Answer {
         status,
