@@ -49,7 +49,7 @@ pub struct CallerCredentials {
 
 enum Kind {
     Static(Arc<SigningCredential>),
-    Refreshing(Refresher),
+    Refreshing(Box<Refresher>),
 }
 
 impl std::fmt::Debug for CallerCredentials {
@@ -155,7 +155,7 @@ impl CallerCredentials {
                 } else {
                     role_session_name.clone()
                 };
-                Kind::Refreshing(Refresher::new(Source::AssumeRole(AssumeRole {
+                Kind::Refreshing(Box::new(Refresher::new(Source::AssumeRole(AssumeRole {
                     client,
                     url,
                     endpoint: endpoint.to_string(),
@@ -173,7 +173,7 @@ impl CallerCredentials {
                     duration: duration.unwrap_or(DEFAULT_ROLE_SESSION),
                     region_id: region_id.to_owned(),
                     max_response_bytes: http.max_response_bytes,
-                })))
+                }))))
             }
             CallerCredential::EcsRamRole {
                 role_name,
@@ -191,13 +191,13 @@ impl CallerCredentials {
                     .map_err(|e| request_error(format!("ECS metadata endpoint: {e}")))?;
                 let client =
                     http::build_client(&roots, http, None, false).map_err(request_error)?;
-                Kind::Refreshing(Refresher::new(Source::Ecs(EcsMetadata {
+                Kind::Refreshing(Box::new(Refresher::new(Source::Ecs(EcsMetadata {
                     client,
                     url,
                     endpoint: endpoint.to_string(),
                     role_name: role_name.clone().filter(|r| !r.trim().is_empty()),
                     max_response_bytes: http.max_response_bytes,
-                })))
+                }))))
             }
         };
         Ok(Self { kind })

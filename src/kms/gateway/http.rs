@@ -22,7 +22,7 @@ pub(crate) const USER_AGENT: &str = concat!(
 /// Trust anchors: the Mozilla roots compiled in by `webpki-roots` plus every certificate of
 /// `ca_file` (a corporate TLS proxy or LocalKms CA), which adds to the roots and never replaces
 /// them. Why `webpki-roots` rather than the platform store: the platform verifier can only be
-/// installed through rustls' `dangerous()` API (forbidden in this crate outside one place), and
+/// installed through rustls' custom-verifier escape hatch (allowed in this crate in one place only), and
 /// compiled-in roots behave the same in minimal containers without `/etc/ssl`.
 pub(crate) fn trust_roots(
     ca_file: Option<&Path>,
