@@ -19,9 +19,11 @@ use hyper::{Request, Response, StatusCode};
 use zeroize::Zeroizing;
 
 use super::faults::{Fault, Faults, RecordedRequest};
-use super::server::{Answer, AnswerFuture, Handler, ServerHandle};
+use super::server::{Answer, AnswerFuture, Handler};
 use super::store::{AccessKeyPair, LookupError};
-use super::{ecs_metadata, lock, sts, uuid_like, LocalKms, LocalKmsError, Shared};
+use super::{
+    ecs_metadata, lock, sts, uuid_like, LocalKms, LocalKmsError, ServerCertificate, Shared,
+};
 use crate::config::{Endpoint, GatewayEndpointConfig};
 
 /// Largest accepted difference between `Timestamp` and the (possibly skewed) server clock.
@@ -60,10 +62,12 @@ pub(crate) struct CallerRecord {
 
 impl CallerRecord {
     fn allows(&self, secret_name: &str) -> bool {
-        self.allowed_secrets.iter().any(|p| match p.strip_suffix('*') {
-            Some(prefix) => secret_name.starts_with(prefix),
-            None => p == secret_name,
-        })
+        self.allowed_secrets
+            .iter()
+            .any(|p| match p.strip_suffix('*') {
+                Some(prefix) => secret_name.starts_with(prefix),
+                None => p == secret_name,
+            })
     }
 }
 
@@ -160,68 +164,58 @@ fn truncate_to_second(t: SystemTime) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
 }
 
-/// The gateway, STS and metadata listeners of one LocalKms.
+/// The gateway, STS and metadata listeners of one LocalKms (the TLS ones are LocalKms
+/// listeners and stop with the rest; the plain-HTTP metadata server is held here).
 pub(crate) struct GatewayListeners {
     pub endpoint: Endpoint,
     pub addr: SocketAddr,
     pub sts_addr: SocketAddr,
     pub metadata_addr: SocketAddr,
-    pub servers: std::sync::Mutex<Vec<ServerHandle>>,
     pub metadata: std::sync::Mutex<Option<ecs_metadata::MetadataServer>>,
 }
 
-impl GatewayListeners {
-    pub async fn shutdown(&self) {
-        let servers: Vec<ServerHandle> = std::mem::take(&mut *lock(&self.servers));
-        for mut server in servers {
-            server.shutdown().await;
-        }
-        let metadata = lock(&self.metadata).take();
-        drop(metadata);
+impl LocalKms {
+    /// Starts the gateway (TLS for `kms.{region}.aliyuncs.com`), STS (TLS for `127.0.0.1`) and
+    /// ECS metadata (plain HTTP) listeners on ephemeral loopback ports.
+    pub(crate) async fn start_gateway(&self) -> Result<(), LocalKmsError> {
+        let host = format!("kms.{}.aliyuncs.com", self.region_id);
+        let host_id = host.clone();
+        let addr = self
+            .add_listener(&host, ServerCertificate::Trusted, move |shared| {
+                handler(shared, host_id)
+            })
+            .await?;
+        let sts_addr = self
+            .add_listener("127.0.0.1", ServerCertificate::Trusted, sts::handler)
+            .await?;
+        let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .map_err(|source| LocalKmsError::Bind { addr: bind, source })?;
+        let metadata_addr = listener
+            .local_addr()
+            .map_err(|source| LocalKmsError::Bind { addr: bind, source })?;
+        let metadata = ecs_metadata::spawn(listener, self.shared.clone());
+        tracing::debug!(%addr, %sts_addr, %metadata_addr, "LocalKms gateway, STS and ECS metadata started");
+        let _ = self.gateway.set(GatewayListeners {
+            endpoint: Endpoint {
+                host,
+                port: addr.port(),
+            },
+            addr,
+            sts_addr,
+            metadata_addr,
+            metadata: std::sync::Mutex::new(Some(metadata)),
+        });
+        Ok(())
     }
-}
 
-async fn bind() -> Result<(tokio::net::TcpListener, SocketAddr), LocalKmsError> {
-    let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .map_err(|source| LocalKmsError::Bind { addr: bind, source })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| LocalKmsError::Bind { addr: bind, source })?;
-    Ok((listener, addr))
-}
-
-/// Starts the gateway (TLS for `kms.{region}.aliyuncs.com`), STS (TLS for `127.0.0.1`) and
-/// ECS metadata (plain HTTP) listeners on ephemeral loopback ports.
-pub(crate) async fn start(
-    pki: &super::pki::Pki,
-    shared: Arc<Shared>,
-    region_id: &str,
-) -> Result<GatewayListeners, LocalKmsError> {
-    let host = format!("kms.{region_id}.aliyuncs.com");
-    let (listener, addr) = bind().await?;
-    let tls = pki.server_config(&host, super::ServerCertificate::Trusted)?;
-    let gateway = super::server::spawn(listener, tls, handler(shared.clone(), host.clone()));
-
-    let (sts_listener, sts_addr) = bind().await?;
-    let sts_tls = pki.server_config("127.0.0.1", super::ServerCertificate::Trusted)?;
-    let sts = super::server::spawn(sts_listener, sts_tls, sts::handler(shared.clone()));
-
-    let (metadata_listener, metadata_addr) = bind().await?;
-    let metadata = ecs_metadata::spawn(metadata_listener, shared);
-    tracing::debug!(%addr, %sts_addr, %metadata_addr, "LocalKms gateway, STS and ECS metadata started");
-    Ok(GatewayListeners {
-        endpoint: Endpoint {
-            host,
-            port: addr.port(),
-        },
-        addr,
-        sts_addr,
-        metadata_addr,
-        servers: std::sync::Mutex::new(vec![gateway, sts]),
-        metadata: std::sync::Mutex::new(Some(metadata)),
-    })
+    /// Stops the metadata server (the TLS listeners stop with the others).
+    pub(crate) fn stop_gateway(&self) {
+        if let Some(gateway) = self.gateway.get() {
+            drop(lock(&gateway.metadata).take());
+        }
+    }
 }
 
 /// RFC 3986 encoding (unreserved `A-Z a-z 0-9 - _ . ~` literal, upper-case hex).
@@ -495,9 +489,8 @@ pub(crate) fn check_common(
         }
     }
     let timestamp = param(params, "Timestamp").unwrap_or("");
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-    );
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     let sent = time::PrimitiveDateTime::parse(timestamp, &format)
         .map(|t| SystemTime::from(t.assume_utc()))
         .map_err(|_| {
@@ -716,8 +709,8 @@ fn verify_and_answer(
         "CreateTime": view.create_time,
         "AutomaticRotation": view.automatic_rotation,
     });
-    let fetch_extended = param(params, "FetchExtendedConfig")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let fetch_extended =
+        param(params, "FetchExtendedConfig").is_some_and(|v| v.eq_ignore_ascii_case("true"));
     for (name, value, only_extended) in [
         ("RotationInterval", &view.rotation_interval, false),
         ("LastRotationDate", &view.last_rotation_date, false),
@@ -733,7 +726,11 @@ fn verify_and_answer(
 
 impl LocalKms {
     fn gateway(&self) -> &GatewayListeners {
-        &self.gateway
+        match self.gateway.get() {
+            Some(gateway) => gateway,
+            // `start` sets it before returning the LocalKms.
+            None => unreachable!("LocalKms gateway listeners are started in LocalKms::start"),
+        }
     }
 
     /// `kms.{region}.aliyuncs.com` with the gateway's listening port.
@@ -873,7 +870,10 @@ mod tests {
     #[test]
     fn plus_is_literal_in_queries() {
         let params = parse_query("a=x+y%2Bz&b").unwrap();
-        assert_eq!(params, [("a".into(), "x+y+z".into()), ("b".into(), String::new())]);
+        assert_eq!(
+            params,
+            [("a".into(), "x+y+z".into()), ("b".into(), String::new())]
+        );
         assert!(parse_query("a=%FF").is_none());
     }
 }

@@ -92,7 +92,8 @@ fn assume_role(
         })?;
     verify_hmac_caller(caller, method, params, now)?;
     let allowed = caller.allowed_secrets.clone();
-    if param(params, "Action") != Some("AssumeRole") || param(params, "Version") != Some(STS_VERSION)
+    if param(params, "Action") != Some("AssumeRole")
+        || param(params, "Version") != Some(STS_VERSION)
     {
         return Err(reject(
             404,
