@@ -11,7 +11,6 @@
 
 // `KmsError` / `crate::Error` are shared contracts larger than clippy's 128-byte threshold;
 // boxing them is a crate-wide decision, not this module's.
-#![allow(clippy::result_large_err)]
 
 mod client;
 pub mod credentials;
