@@ -9,9 +9,6 @@
 //! * [`response`]: JSON decoding of answers and POP error bodies.
 //! * [`GatewayClient`]: the [`KmsClient`](crate::kms::KmsClient) implementation.
 
-// `KmsError` / `crate::Error` are shared contracts larger than clippy's 128-byte threshold;
-// boxing them is a crate-wide decision, not this module's.
-
 mod client;
 pub mod credentials;
 mod http;
