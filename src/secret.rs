@@ -1,3 +1,3 @@
-//! Fetched secrets and the [`AccessKey`] snapshot handed to callers.
+//! Fetched secrets and the `AccessKey` snapshot handed to callers.
 //!
 //! (Skeleton: filled in by the provider work.)
