@@ -407,3 +407,38 @@ mod torn {
         }
     }
 }
+
+#[tokio::test]
+async fn shared_gateway_endpoint_and_failover_from_instance_to_gateway() {
+    use aliyun_managed_credentials::config::CallerCredential;
+
+    let (kms, _ap, mut config) = setup().await;
+    let pair = kms.put_ram_credential(NAME);
+    let caller = kms.register_access_key(&["*"]);
+    config.caller_credential = Some(CallerCredential::AccessKey {
+        access_key_id: caller.access_key_id.clone(),
+        access_key_secret: caller.access_key_secret.as_str().into(),
+    });
+    config.gateways.push(kms.gateway_config());
+
+    // Gateway only.
+    let mut gateway_only = config.clone();
+    gateway_only.instances.clear();
+    let p = build(gateway_only).await;
+    assert_eq!(
+        p.get_access_key(NAME).await.unwrap().access_key_id(),
+        pair.access_key_id
+    );
+    p.close().await;
+    assert!(kms.requests().iter().any(|r| r.protocol == "gateway"));
+
+    // Instance first; when it is unavailable the gateway answers.
+    kms.push_fault(unavailable());
+    let p = build(config).await;
+    assert_eq!(
+        p.get_access_key(NAME).await.unwrap().access_key_id(),
+        pair.access_key_id
+    );
+    assert_eq!(p.stats().failovers, 1);
+    p.close().await;
+}
