@@ -181,7 +181,7 @@ async fn stale_if_error_through_an_outage_then_recovery() {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let start = tokio::time::Instant::now();
         let ak = p.get_access_key(NAME).await.unwrap();
-        assert!(start.elapsed() < Duration::from_millis(20));
+        assert!(start.elapsed() < Duration::from_millis(100));
         assert_eq!(ak.access_key_id(), first.access_key_id);
     }
     let failures = p
