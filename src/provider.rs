@@ -347,7 +347,8 @@ impl ProviderBuilder {
         }
         let refresh = self.refresh.or(refresh).unwrap_or_default();
         secret_names.extend(self.secret_names);
-        secret_names.dedup();
+        let mut seen = std::collections::HashSet::new();
+        secret_names.retain(|name| seen.insert(name.clone()));
         let version_stage = self
             .version_stage
             .or(version_stage)
