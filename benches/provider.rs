@@ -5,10 +5,9 @@
 //!
 //! cargo bench --bench provider [--features test-util] -- --warm-up-time 1 --measurement-time 2
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::System;
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -19,28 +18,24 @@ use aliyun_managed_credentials::kms::{
 use aliyun_managed_credentials::secret::{AccessKey, Secret};
 use aliyun_managed_credentials::ManagedCredentialsProvider;
 use criterion::{criterion_group, criterion_main, Criterion};
+use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
 
 /// Counts allocations so the bench can show that a hit allocates nothing and what a cached
-/// secret costs in memory.
-struct Counting;
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-static BYTES: AtomicU64 = AtomicU64::new(0);
-static FREED: AtomicU64 = AtomicU64::new(0);
+/// secret costs in memory. `stats_alloc` wraps the system allocator, so this bench (like the
+/// library) contains no `unsafe` of its own.
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        FREED.fetch_add(layout.size() as u64, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
+fn allocations() -> u64 {
+    GLOBAL.stats().allocations as u64
 }
 
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+fn live_bytes() -> u64 {
+    let stats = GLOBAL.stats();
+    let live = stats.bytes_allocated as i128 + stats.bytes_reallocated as i128
+        - stats.bytes_deallocated as i128;
+    live.max(0) as u64
+}
 
 const NAME: &str = "acs/ram/user/app-prod";
 
@@ -158,13 +153,13 @@ fn hits(c: &mut Criterion) {
     g.finish();
 
     // Allocations per hit (expected: 0) and memory per cached secret.
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = allocations();
     for _ in 0..100_000 {
         black_box(p.cached_access_key(NAME));
     }
-    let per_hit = (ALLOCS.load(Ordering::Relaxed) - before) as f64 / 100_000.0;
+    let per_hit = (allocations() - before) as f64 / 100_000.0;
     let n = 1000;
-    let live_before = BYTES.load(Ordering::Relaxed) - FREED.load(Ordering::Relaxed);
+    let live_before = live_bytes();
     let p2 = provider(&rt);
     rt.block_on(async {
         for i in 0..n {
@@ -173,7 +168,7 @@ fn hits(c: &mut Criterion) {
                 .unwrap();
         }
     });
-    let live_after = BYTES.load(Ordering::Relaxed) - FREED.load(Ordering::Relaxed);
+    let live_after = live_bytes();
     println!(
         "allocations per cached hit: {per_hit}; live heap per cached secret ({n} secrets): {} bytes",
         (live_after - live_before) / n
