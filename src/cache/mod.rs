@@ -38,21 +38,11 @@ use rate_limit::TokenBucket;
 use stats::{CertificateHealth, Counters, Health, SecretHealth, Stats};
 
 /// A fetch failure shared by every caller that waited on it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum FetchError {
     Kms(KmsError),
     Secret(SecretError),
     Closed,
-}
-
-impl Clone for FetchError {
-    fn clone(&self) -> Self {
-        match self {
-            Self::Kms(e) => Self::Kms(clone_kms_error(e)),
-            Self::Secret(e) => Self::Secret(e.clone()),
-            Self::Closed => Self::Closed,
-        }
-    }
 }
 
 impl FetchError {
@@ -75,52 +65,6 @@ impl std::fmt::Display for FetchError {
             Self::Secret(e) => e.fmt(f),
             Self::Closed => f.write_str("provider closed"),
         }
-    }
-}
-
-/// `KmsError` is not `Clone` (a shared contract type); every field is plain data, so rebuild it
-/// for each waiter of a shared fetch.
-fn clone_kms_error(e: &KmsError) -> KmsError {
-    match e {
-        KmsError::Service {
-            endpoint,
-            secret_name,
-            http_status,
-            code,
-            message,
-            request_id,
-            details,
-        } => KmsError::Service {
-            endpoint: endpoint.clone(),
-            secret_name: secret_name.clone(),
-            http_status: *http_status,
-            code: code.clone(),
-            message: message.clone(),
-            request_id: request_id.clone(),
-            details: details.clone(),
-        },
-        KmsError::Transport {
-            endpoint,
-            kind,
-            detail,
-        } => KmsError::Transport {
-            endpoint: endpoint.clone(),
-            kind: *kind,
-            detail: detail.clone(),
-        },
-        KmsError::InvalidResponse {
-            endpoint,
-            http_status,
-            detail,
-        } => KmsError::InvalidResponse {
-            endpoint: endpoint.clone(),
-            http_status: *http_status,
-            detail: detail.clone(),
-        },
-        KmsError::Request { endpoint, detail } => KmsError::Request {
-            endpoint: endpoint.clone(),
-            detail: detail.clone(),
-        },
     }
 }
 

@@ -71,8 +71,9 @@ pub struct SecretValue {
     pub rotation_interval: String,
 }
 
-/// What went wrong talking to KMS. Never carries secret material.
-#[derive(Debug, thiserror::Error)]
+/// What went wrong talking to KMS. Never carries secret material. `Clone` so every waiter of a
+/// shared (single-flight) fetch gets the same error.
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KmsError {
     /// KMS answered with an error code.

@@ -235,31 +235,13 @@ fn roots(config: &GatewayEndpointConfig) -> Result<Arc<RootCertStore>, KmsError>
 }
 
 /// Credential-fetch errors are raised without a secret name; name it for the caller.
-fn with_secret_name(error: KmsError, name: &str) -> KmsError {
-    match error {
-        KmsError::Service {
-            endpoint,
-            secret_name,
-            http_status,
-            code,
-            message,
-            request_id,
-            details,
-        } => KmsError::Service {
-            endpoint,
-            secret_name: if secret_name.is_empty() {
-                name.to_owned()
-            } else {
-                secret_name
-            },
-            http_status,
-            code,
-            message,
-            request_id,
-            details,
-        },
-        other => other,
+fn with_secret_name(mut error: KmsError, name: &str) -> KmsError {
+    if let KmsError::Service { secret_name, .. } = &mut error {
+        if secret_name.is_empty() {
+            *secret_name = name.to_owned();
+        }
     }
+    error
 }
 
 /// `SignatureDoesNotMatch` messages quote the server's string-to-sign, which contains the
