@@ -26,7 +26,9 @@ use tokio::sync::watch;
 
 use crate::cache::clock::{Clock, TokioClock};
 use crate::cache::endpoints::Endpoints;
-use crate::cache::{Cache, CacheParts, CertificateExpiry, FetchError, Reason};
+use crate::cache::{
+    wait, Cache, CacheParts, CertificateExpiry, FetchError, ForcedRefresh, Reason, Snapshot,
+};
 use crate::config::{Config, RefreshConfig};
 use crate::kms::KmsClient;
 use crate::secret::{AccessKey, Secret};
@@ -194,33 +196,27 @@ impl ManagedCredentialsProvider {
                 return RefreshOutcome::NewKey(current);
             }
         }
-        if !self.cache.try_take_token(name) {
-            tracing::warn!(
-                secret = name,
-                access_key_id = access_key.access_key_id(),
-                error_code,
-                "AccessKey rejected but the forced-refresh budget is used up"
-            );
-            return RefreshOutcome::RateLimited;
-        }
-        self.cache
-            .counters
-            .forced_refreshes
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let rx = match self.cache.force_refresh(name, access_key.access_key_id()) {
+            ForcedRefresh::Fetching(rx) => rx,
+            ForcedRefresh::AlreadyReplaced(snapshot) => return outcome(&snapshot, access_key),
+            ForcedRefresh::RateLimited => {
+                tracing::warn!(
+                    secret = name,
+                    access_key_id = access_key.access_key_id(),
+                    error_code,
+                    "AccessKey rejected but the forced-refresh budget is used up"
+                );
+                return RefreshOutcome::RateLimited;
+            }
+        };
         tracing::info!(
             secret = name,
             access_key_id = access_key.access_key_id(),
             error_code,
-            "AccessKey rejected; forcing a refresh"
+            "AccessKey rejected; forcing a refresh (or joining the one in flight)"
         );
-        match self.cache.fetch_shared(name, Reason::Forced).await {
-            Ok(snapshot) => match &snapshot.access_key {
-                Ok(ak) if ak.access_key_id() != access_key.access_key_id() => {
-                    RefreshOutcome::NewKey(Arc::clone(ak))
-                }
-                Ok(ak) => RefreshOutcome::Unchanged(Arc::clone(ak)),
-                Err(e) => RefreshOutcome::Failed(Error::Secret(e.clone())),
-            },
+        match wait(rx).await {
+            Ok(snapshot) => outcome(&snapshot, access_key),
             Err(e) => RefreshOutcome::Failed(e.into()),
         }
     }
@@ -473,4 +469,15 @@ fn gateway_clients(config: &Config, clients: &mut Vec<Arc<dyn KmsClient>>) -> Re
         )?));
     }
     Ok(())
+}
+
+/// `NewKey` when `snapshot` holds a different AccessKey than `rejected`, else `Unchanged`.
+fn outcome(snapshot: &Snapshot, rejected: &AccessKey) -> RefreshOutcome {
+    match &snapshot.access_key {
+        Ok(ak) if ak.access_key_id() != rejected.access_key_id() => {
+            RefreshOutcome::NewKey(Arc::clone(ak))
+        }
+        Ok(ak) => RefreshOutcome::Unchanged(Arc::clone(ak)),
+        Err(e) => RefreshOutcome::Failed(Error::Secret(e.clone())),
+    }
 }

@@ -165,6 +165,39 @@ async fn forced_refresh_on_each_rejection_code_then_rate_limited() {
     p.close().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_reports_of_one_dead_key_cost_one_token_and_one_request() {
+    let (kms, _ap, config) = setup().await;
+    kms.put_ram_credential(NAME);
+    let p = build(config).await;
+    let old = p.get_access_key(NAME).await.unwrap();
+    let rotated = kms.rotate(NAME);
+    kms.revoke_previous(NAME);
+    // Slow the one refresh down so every report arrives while it is in flight.
+    kms.push_fault(Fault::Delay(Duration::from_millis(300)));
+    let reports = (0..32).map(|_| {
+        let p = p.clone();
+        let old = Arc::clone(&old);
+        tokio::spawn(async move {
+            p.report_rejected(NAME, &old, "InvalidAccessKeyId.NotFound")
+                .await
+        })
+    });
+    for report in reports.collect::<Vec<_>>() {
+        let outcome = report.await.unwrap();
+        let new = outcome.new_key().unwrap_or_else(|| panic!("{outcome:?}"));
+        assert_eq!(new.access_key_id(), rotated.access_key_id);
+    }
+    assert_eq!(
+        kms.request_count(NAME),
+        2,
+        "one initial fetch + one forced refresh"
+    );
+    let stats = p.stats();
+    assert_eq!((stats.forced_refreshes, stats.rate_limited), (1, 0));
+    p.close().await;
+}
+
 #[tokio::test]
 async fn stale_if_error_through_an_outage_then_recovery() {
     let (kms, _ap, mut config) = setup().await;

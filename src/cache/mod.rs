@@ -333,15 +333,44 @@ impl Cache {
         slot: &Arc<Slot>,
         reason: Reason,
     ) -> watch::Receiver<Option<FetchResult>> {
-        let mut inflight = match slot.inflight.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if let Some(rx) = inflight.as_ref() {
-            if rx.borrow().is_none() {
-                return rx.clone();
+        let inflight = lock_inflight(slot);
+        match running(&inflight) {
+            Some(rx) => rx,
+            None => self.start_fetch(slot, inflight, reason),
+        }
+    }
+
+    /// A forced refresh after `rejected_id` was reported dead: joins a fetch already in flight
+    /// (free), answers at once if a different key is already current, else spends one token of
+    /// the slot's bucket and starts a fetch. Decided under the slot's in-flight lock, so N
+    /// concurrent reports of one dead key cost one token and one KMS request.
+    pub(crate) fn force_refresh(self: &Arc<Self>, name: &str, rejected_id: &str) -> ForcedRefresh {
+        let slot = self.slot(name);
+        let inflight = lock_inflight(&slot);
+        if let Some(rx) = running(&inflight) {
+            return ForcedRefresh::Fetching(rx);
+        }
+        if let Some(snapshot) = slot.current.load_full() {
+            if matches!(&snapshot.access_key, Ok(ak) if ak.access_key_id() != rejected_id) {
+                return ForcedRefresh::AlreadyReplaced(snapshot);
             }
         }
+        if !self.try_take_token(name) {
+            return ForcedRefresh::RateLimited;
+        }
+        self.counters
+            .forced_refreshes
+            .fetch_add(1, Ordering::Relaxed);
+        ForcedRefresh::Fetching(self.start_fetch(&slot, inflight, Reason::Forced))
+    }
+
+    /// Starts the fetch of `slot`; `inflight` is its held in-flight lock with nothing running.
+    fn start_fetch(
+        self: &Arc<Self>,
+        slot: &Arc<Slot>,
+        mut inflight: std::sync::MutexGuard<'_, Option<watch::Receiver<Option<FetchResult>>>>,
+        reason: Reason,
+    ) -> watch::Receiver<Option<FetchResult>> {
         let (tx, rx) = watch::channel(None);
         *inflight = Some(rx.clone());
         drop(inflight);
@@ -600,7 +629,36 @@ impl Cache {
     }
 }
 
-async fn wait(mut rx: watch::Receiver<Option<FetchResult>>) -> FetchResult {
+/// What [`Cache::force_refresh`] decided.
+pub(crate) enum ForcedRefresh {
+    /// A fetch is running (joined or started): wait for it with [`wait`].
+    Fetching(watch::Receiver<Option<FetchResult>>),
+    /// A different key than the rejected one is already current.
+    AlreadyReplaced(Arc<Snapshot>),
+    /// The slot's forced-refresh budget is used up.
+    RateLimited,
+}
+
+fn lock_inflight(
+    slot: &Slot,
+) -> std::sync::MutexGuard<'_, Option<watch::Receiver<Option<FetchResult>>>> {
+    match slot.inflight.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// The receiver of the fetch in flight, if one is still running.
+fn running(
+    inflight: &Option<watch::Receiver<Option<FetchResult>>>,
+) -> Option<watch::Receiver<Option<FetchResult>>> {
+    inflight
+        .as_ref()
+        .filter(|rx| rx.borrow().is_none())
+        .cloned()
+}
+
+pub(crate) async fn wait(mut rx: watch::Receiver<Option<FetchResult>>) -> FetchResult {
     match rx.wait_for(|v| v.is_some()).await {
         Ok(value) => value.clone().unwrap_or(Err(FetchError::Closed)),
         // The fetch task ended without an answer: only happens when the runtime shuts down.
