@@ -731,10 +731,10 @@ fn errors_and_debug_never_show_secrets() {
 
 #[test]
 fn builder_and_file_produce_equal_configs() {
-    let text = format!(
+    let text = String::from(
         "credentials_type=ak\ncredentials_access_key_id=LTAI1\ncredentials_access_secret=sec\n\
-         cache_client_region_id=[{{\"regionId\":\"cn-hangzhou\"}},{{\"regionId\":\"cn-shanghai\",\"vpc\":true}},{{\"regionId\":\"cn-beijing\",\"endpoint\":\"gw.example.com:8443\"}}]\n\
-         cache_client_dkms_config_info=[{{\"regionId\":\"cn-hangzhou\",\"endpoint\":\"kst-1.cryptoservice.kms.aliyuncs.com\",\"clientKeyFile\":\"ck.json\",\"passwordFromFilePath\":\"pw.txt\",\"caFilePath\":\"ca.pem\",\"connectTo\":\"127.0.0.1:4443\"}}]\n\
+         cache_client_region_id=[{\"regionId\":\"cn-hangzhou\"},{\"regionId\":\"cn-shanghai\",\"vpc\":true},{\"regionId\":\"cn-beijing\",\"endpoint\":\"gw.example.com:8443\"}]\n\
+         cache_client_dkms_config_info=[{\"regionId\":\"cn-hangzhou\",\"endpoint\":\"kst-1.cryptoservice.kms.aliyuncs.com\",\"clientKeyFile\":\"ck.json\",\"passwordFromFilePath\":\"pw.txt\",\"caFilePath\":\"ca.pem\",\"connectTo\":\"127.0.0.1:4443\"}]\n\
          secret_names=a, b\nmax_attempts=3\nrequest_timeout_ms=7000\nrefresh_jitter_ms=0\nhedge_delay_ms=100\nprefetch_fail_fast=true\n"
     );
     let from_file = load(&text).unwrap();

@@ -123,7 +123,8 @@ impl GatewayEndpointConfig {
 }
 
 /// Builds a validated [`Config`] in code. Every setter has the properties key it corresponds
-/// to in its documentation; defaults are those of the `Default` impls in [`super::types`].
+/// to in its documentation; defaults are those of the `Default` impls of [`HttpConfig`](crate::config::HttpConfig) and
+/// [`RefreshConfig`](crate::config::RefreshConfig).
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct ConfigBuilder {
@@ -430,21 +431,21 @@ impl ConfigBuilder {
     /// Validates and returns the configuration (same checks as the file loader).
     pub fn build(self) -> Result<Config, ConfigError> {
         if let Some(d) = self.deferred.into_iter().next() {
-            let mut at = Location::origin(BUILDER).with_key(d.key, None);
-            at.entry = d.entry;
-            at.field = d.field.map(str::to_owned);
             return Err(ConfigError::InvalidEndpoint {
-                at,
+                at: Location::origin(BUILDER)
+                    .with_key(d.key, None)
+                    .with_entry_opt(d.entry)
+                    .with_field_opt(d.field),
                 value: d.value,
                 problem: d.problem,
             });
         }
         let config = normalize(self.config);
         validate(&config, &|key, entry, field| {
-            let mut at = Location::origin(BUILDER).with_key(key, None);
-            at.entry = entry;
-            at.field = field.map(str::to_owned);
-            at
+            Location::origin(BUILDER)
+                .with_key(key, None)
+                .with_entry_opt(entry)
+                .with_field_opt(field)
         })?;
         Ok(config)
     }
@@ -467,7 +468,7 @@ pub(crate) type Locate<'a> = dyn Fn(&str, Option<usize>, Option<&str>) -> Locati
 
 /// The checks shared by the file loader and the builder.
 pub(crate) fn validate(config: &Config, at: &Locate<'_>) -> Result<(), ConfigError> {
-    let origin = at("", None, None).origin;
+    let origin = at("", None, None).origin_name().to_owned();
     if config.instances.is_empty() && config.gateways.is_empty() {
         return Err(ConfigError::NoEndpoint { origin });
     }

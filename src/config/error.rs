@@ -10,60 +10,95 @@ use std::path::PathBuf;
 use super::properties::PropertiesError;
 
 /// Where a configuration value came from: a file (or other labelled text) or the builder, plus
-/// the line, key, and for the JSON lists the 1-based entry and field.
+/// the line, key, and for the JSON lists the 1-based entry and field. Boxed so that
+/// [`ConfigError`] stays small.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Location {
-    /// The file path, the label given to `from_properties_str`, or `ConfigBuilder`.
-    pub origin: String,
-    /// 1-based line in the file, when known.
-    pub line: Option<usize>,
-    /// The properties key (for the builder: the equivalent properties key).
-    pub key: Option<String>,
-    /// 1-based entry in a JSON list (`cache_client_region_id`, `cache_client_dkms_config_info`).
-    pub entry: Option<usize>,
-    /// Field inside that JSON entry.
-    pub field: Option<String>,
+pub struct Location(Box<Parts>);
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Parts {
+    origin: String,
+    line: Option<usize>,
+    key: Option<String>,
+    entry: Option<usize>,
+    field: Option<String>,
 }
 
 impl Location {
-    /// A location naming only the origin.
+    /// A location naming only the origin (file path, label or `ConfigBuilder`).
     pub fn origin(origin: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(Parts {
             origin: origin.into(),
-            ..Self::default()
-        }
+            ..Parts::default()
+        }))
+    }
+
+    /// The file path, the label given to `from_properties_str`, or `ConfigBuilder`.
+    pub fn origin_name(&self) -> &str {
+        &self.0.origin
+    }
+
+    /// 1-based line in the file, when known.
+    pub fn line(&self) -> Option<usize> {
+        self.0.line
+    }
+
+    /// The properties key (for the builder: the equivalent properties key).
+    pub fn key(&self) -> Option<&str> {
+        self.0.key.as_deref()
+    }
+
+    /// 1-based entry in a JSON list (`cache_client_region_id`, `cache_client_dkms_config_info`).
+    pub fn entry(&self) -> Option<usize> {
+        self.0.entry
+    }
+
+    /// Field inside that JSON entry.
+    pub fn field(&self) -> Option<&str> {
+        self.0.field.as_deref()
     }
 
     pub(crate) fn with_key(mut self, key: &str, line: Option<usize>) -> Self {
-        self.key = Some(key.to_owned());
-        self.line = line;
+        self.0.key = Some(key.to_owned());
+        self.0.line = line;
         self
     }
 
     pub(crate) fn with_entry(mut self, entry: usize) -> Self {
-        self.entry = Some(entry);
+        self.0.entry = Some(entry);
+        self
+    }
+
+    pub(crate) fn with_entry_opt(mut self, entry: Option<usize>) -> Self {
+        self.0.entry = entry;
         self
     }
 
     pub(crate) fn with_field(mut self, field: &str) -> Self {
-        self.field = Some(field.to_owned());
+        self.0.field = Some(field.to_owned());
+        self
+    }
+
+    pub(crate) fn with_field_opt(mut self, field: Option<&str>) -> Self {
+        self.0.field = field.map(str::to_owned);
         self
     }
 }
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.origin)?;
-        if let Some(line) = self.line {
+        let p = &self.0;
+        f.write_str(&p.origin)?;
+        if let Some(line) = p.line {
             write!(f, ", line {line}")?;
         }
-        if let Some(key) = &self.key {
+        if let Some(key) = &p.key {
             write!(f, ", key `{key}`")?;
         }
-        if let Some(entry) = self.entry {
+        if let Some(entry) = p.entry {
             write!(f, ", entry {entry}")?;
         }
-        if let Some(field) = &self.field {
+        if let Some(field) = &p.field {
             write!(f, ", field `{field}`")?;
         }
         Ok(())

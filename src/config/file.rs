@@ -199,10 +199,7 @@ pub(crate) fn from_properties(
         if key.is_empty() {
             return Location::origin(origin);
         }
-        let mut at = loader.at(key);
-        at.entry = entry;
-        at.field = field.map(str::to_owned);
-        at
+        loader.at(key).with_entry_opt(entry).with_field_opt(field)
     })?;
     Ok(config)
 }
@@ -243,6 +240,9 @@ fn zeroize_json(v: &mut Value) {
         _ => {}
     }
 }
+
+/// A 1-based entry number and the entry's JSON object.
+type Entry<'v> = (usize, &'v Map<String, Value>);
 
 /// A JSON list value that zeroizes its strings on drop.
 struct JsonList(Vec<Value>);
@@ -516,7 +516,7 @@ impl<'a> Loader<'a> {
         key: &str,
         list: &'v JsonList,
         fields: &[&str],
-    ) -> Result<Vec<(usize, &'v Map<String, Value>)>, ConfigError> {
+    ) -> Result<Vec<Entry<'v>>, ConfigError> {
         let mut out = Vec::new();
         for (i, item) in list.0.iter().enumerate() {
             let entry = i + 1;

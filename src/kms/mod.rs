@@ -1,5 +1,5 @@
 //! Talking to KMS: one [`KmsClient`] trait with two implementations, the KMS instance API
-//! ([`instance`], protobuf over TLS with the instance CA) and the shared gateway ([`gateway`],
+//! ([`instance`], protobuf over TLS with the instance CA) and the shared gateway (`gateway`,
 //! RPC signature v1). Both return the same wire-level [`SecretValue`] and [`KmsError`].
 
 use std::future::Future;

@@ -2,6 +2,17 @@
 //! `x-kms-*` headers signed with the ClientKey (RSA PKCS#1 v1.5 SHA-256), TLS trusting exactly
 //! the instance CA bundle.
 //!
-//! (Skeleton: the client is filled in by the instance API work.)
+//! * [`signing`]: pure request building (body, headers, string-to-sign, `authorization`).
+//! * [`decode_response`]: answer → [`SecretValue`](crate::kms::SecretValue) or typed error.
+//! * [`InstanceClient`]: the HTTPS client (reqwest + rustls/ring), retries, size cap.
 
+mod client;
 pub mod proto;
+mod response;
+pub mod signing;
+mod tls;
+mod transport;
+
+pub use client::InstanceClient;
+pub use response::decode_response;
+pub use signing::{build_request, http_date, SignedRequest};

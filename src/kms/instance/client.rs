@@ -1,0 +1,240 @@
+//! [`InstanceClient`]: `GetSecretValue` against one KMS instance endpoint over HTTPS, one
+//! keep-alive reqwest client per endpoint, every attempt re-signed with a fresh date.
+
+use std::time::SystemTime;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use tracing::Instrument;
+use zeroize::Zeroizing;
+
+use super::response::decode_response;
+use super::signing::{build_request, http_date};
+use super::tls::{client_config, TrustPolicy};
+use super::transport::transport_error;
+use crate::config::{Endpoint, HttpConfig, InstanceEndpointConfig};
+use crate::identity::{CaBundle, ClientKey};
+use crate::kms::retry::with_retries;
+use crate::kms::{BoxFuture, GetSecretValueRequest, KmsClient, KmsError, SecretValue};
+
+/// A client of one KMS instance (`{instanceId}.cryptoservice.kms.aliyuncs.com`), signing with a
+/// ClientKey and trusting exactly the instance CA. Cheap to share (`Arc`) across tasks.
+pub struct InstanceClient {
+    endpoint: Endpoint,
+    url: String,
+    key: ClientKey,
+    http: reqwest::Client,
+    config: HttpConfig,
+    ignore_ssl_certs: bool,
+}
+
+impl std::fmt::Debug for InstanceClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstanceClient")
+            .field("endpoint", &self.endpoint)
+            .field("key_id", &self.key.key_id())
+            .field("ignore_ssl_certs", &self.ignore_ssl_certs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InstanceClient {
+    /// Loads the ClientKey (with its password) and, unless `ignoreSslCerts`, the CA bundle named
+    /// by the endpoint configuration, then builds the client.
+    pub fn new(config: &InstanceEndpointConfig, http: &HttpConfig) -> Result<Self, crate::Error> {
+        let key = ClientKey::load(&config.client_key, &config.password)?;
+        let ca = match (&config.ca_file, config.ignore_ssl_certs) {
+            (Some(path), false) => Some(CaBundle::from_pem_file(path)?),
+            _ => None,
+        };
+        Self::with_identity(config, key, ca, http)
+    }
+
+    /// Builds the client from an already loaded key and CA bundle. `ca` is required unless
+    /// `config.ignore_ssl_certs`; with `ignore_ssl_certs` it is not used.
+    pub fn with_identity(
+        config: &InstanceEndpointConfig,
+        key: ClientKey,
+        ca: Option<CaBundle>,
+        http: &HttpConfig,
+    ) -> Result<Self, crate::Error> {
+        let endpoint = config.endpoint.clone();
+        let request_error = |detail: String| {
+            crate::Error::Kms(KmsError::Request {
+                endpoint: endpoint.to_string(),
+                detail,
+            })
+        };
+        let policy = if config.ignore_ssl_certs {
+            tracing::warn!(
+                endpoint = %endpoint,
+                "ignoreSslCerts is true: the KMS server certificate and name are NOT verified; anyone on the network path can impersonate KMS. Configure caFilePath instead."
+            );
+            TrustPolicy::AcceptAnyCertificate
+        } else {
+            match ca.as_ref() {
+                Some(bundle) => TrustPolicy::CaBundle(bundle),
+                None => {
+                    return Err(request_error(
+                        "no instance CA configured: set caFilePath to the PrivateKmsCA_<instanceId>.pem of this instance (or, insecurely, ignoreSslCerts=true)".into(),
+                    ))
+                }
+            }
+        };
+        let tls = client_config(policy).map_err(request_error)?;
+        let mut builder = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .http1_only()
+            .https_only(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(http.connect_timeout)
+            .timeout(http.request_timeout);
+        if let Some(addr) = config.connect_to {
+            // Connect there, but keep SNI, Host and certificate checks on the endpoint name.
+            builder = builder.resolve(&endpoint.host, addr).no_proxy();
+        }
+        let client = builder
+            .build()
+            .map_err(|e| request_error(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self {
+            url: format!("https://{}/", endpoint.authority()),
+            endpoint,
+            key,
+            http: client,
+            config: http.clone(),
+            ignore_ssl_certs: config.ignore_ssl_certs,
+        })
+    }
+
+    /// The ClientKey id this client signs with.
+    pub fn key_id(&self) -> &str {
+        self.key.key_id()
+    }
+
+    /// One `GetSecretValue` with retries (see [`crate::kms::retry`]).
+    pub async fn fetch(&self, request: &GetSecretValueRequest) -> Result<SecretValue, KmsError> {
+        let span = tracing::info_span!(
+            "kms_instance_get_secret_value",
+            endpoint = %self.endpoint,
+            secret = %request.secret_name,
+            attempt = tracing::field::Empty,
+            request_id = tracing::field::Empty,
+        );
+        let attempts = with_retries(&self.config.retry, |attempt| {
+            let span = span.clone();
+            async move {
+                span.record("attempt", attempt);
+                let result = self.attempt(request).await;
+                match &result {
+                    Ok(value) => {
+                        span.record("request_id", value.request_id.as_str());
+                    }
+                    Err(KmsError::Service { request_id, .. }) => {
+                        span.record("request_id", request_id.as_str());
+                    }
+                    Err(_) => {}
+                }
+                if let Err(error) = &result {
+                    tracing::debug!(attempt, error = %error, "KMS instance attempt failed");
+                }
+                result
+            }
+        });
+        attempts.instrument(span.clone()).await
+    }
+
+    /// One signed request and its decoded answer.
+    async fn attempt(&self, request: &GetSecretValueRequest) -> Result<SecretValue, KmsError> {
+        let date = http_date(SystemTime::now());
+        let signed = build_request(&self.key, &self.endpoint, request, &date)?;
+        let mut headers = HeaderMap::with_capacity(signed.headers.len());
+        for (name, value) in &signed.headers {
+            let value = HeaderValue::from_str(value).map_err(|_| KmsError::Request {
+                endpoint: self.endpoint.to_string(),
+                detail: format!(
+                    "header {name} would hold characters HTTP does not allow; check the ClientKey KeyId and the endpoint"
+                ),
+            })?;
+            headers.insert(HeaderName::from_static(name), value);
+        }
+        let response = self
+            .http
+            .post(&self.url)
+            .headers(headers)
+            .body(signed.body)
+            .send()
+            .await
+            .map_err(|e| transport_error(&self.endpoint, &e))?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = self.read_body(response, status).await?;
+        decode_response(
+            status,
+            content_type.as_deref(),
+            &body,
+            &self.endpoint,
+            &request.secret_name,
+        )
+    }
+
+    /// Reads the body up to `max_response_bytes` into a zeroizing buffer: refuses a larger
+    /// `Content-Length` at once and stops streaming as soon as the cap is passed.
+    async fn read_body(
+        &self,
+        mut response: reqwest::Response,
+        status: u16,
+    ) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+        let max = self.config.max_response_bytes;
+        let oversized = |seen: String| {
+            KmsError::InvalidResponse {
+            endpoint: self.endpoint.to_string(),
+            http_status: status,
+            detail: format!(
+                "response body {seen} is larger than the limit of {max} bytes; raise max_response_bytes if KMS really sends that much"
+            ),
+        }
+        };
+        let declared = response.content_length();
+        if let Some(len) = declared {
+            if len > max as u64 {
+                return Err(oversized(format!("(Content-Length {len})")));
+            }
+        }
+        let capacity = declared.map_or(0, |len| len as usize);
+        let mut body = Zeroizing::new(Vec::with_capacity(capacity));
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| transport_error(&self.endpoint, &e))?
+        {
+            let total = body.len() + chunk.len();
+            if total > max {
+                return Err(oversized(format!("(at least {total} bytes streamed)")));
+            }
+            if body.capacity() < total {
+                // Grow by hand so the old buffer is zeroized instead of freed with secret bytes.
+                let mut grown = Vec::with_capacity(total.max(body.len() * 2).min(max));
+                grown.extend_from_slice(&body);
+                body = Zeroizing::new(grown);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+impl KmsClient for InstanceClient {
+    fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    fn get_secret_value<'a>(
+        &'a self,
+        request: &'a GetSecretValueRequest,
+    ) -> BoxFuture<'a, Result<SecretValue, KmsError>> {
+        Box::pin(self.fetch(request))
+    }
+}
