@@ -1,0 +1,160 @@
+//! The TLS accept loop and HTTP/1.1 service, independent of the protocol spoken: a protocol is a
+//! [`Handler`] turning one request into an [`Answer`]. One listener per endpoint.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Notify};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
+
+/// Largest request body accepted (the real instance API answers 413 above 3 MB).
+pub const MAX_REQUEST_BYTES: usize = 3 * 1024 * 1024;
+
+/// What a protocol handler wants done with one request.
+pub enum Answer {
+    /// Send this response.
+    Reply(Response<Full<Bytes>>),
+    /// Close the connection without answering (fault `DropConnection`).
+    Drop,
+}
+
+/// A boxed future of an [`Answer`].
+pub type AnswerFuture = Pin<Box<dyn Future<Output = Answer> + Send>>;
+
+/// A protocol: one request (body already read) in, one [`Answer`] out.
+pub type Handler = Arc<dyn Fn(Request<Bytes>) -> AnswerFuture + Send + Sync>;
+
+/// A running listener; stopping it (or dropping the handle) closes every connection.
+pub struct ServerHandle {
+    shutdown: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// Stops accepting, closes all connections and waits for the loop to end.
+    pub async fn shutdown(&mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Spawns the accept loop on the current tokio runtime.
+pub fn spawn(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    handler: Handler,
+) -> ServerHandle {
+    let (shutdown, mut stop) = watch::channel(false);
+    let acceptor = TlsAcceptor::from(tls);
+    let task = tokio::spawn(async move {
+        // Dropping the set at the end aborts every open connection.
+        let mut connections = JoinSet::new();
+        loop {
+            tokio::select! {
+                _ = stop.changed() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        connections.spawn(serve_connection(stream, acceptor.clone(), handler.clone()));
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "LocalKms accept failed");
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                },
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+    });
+    ServerHandle {
+        shutdown,
+        task: Some(task),
+    }
+}
+
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by a LocalKms fault")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *response.status_mut() = status;
+    response
+}
+
+async fn serve_connection(stream: TcpStream, acceptor: TlsAcceptor, handler: Handler) {
+    let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "LocalKms TLS handshake failed");
+            return;
+        }
+        Err(_) => return,
+    };
+    let drop_now = Arc::new(Notify::new());
+    let trigger = drop_now.clone();
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let handler = handler.clone();
+        let trigger = trigger.clone();
+        async move {
+            let (parts, body) = request.into_parts();
+            let body = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(e)
+                    if e.downcast_ref::<http_body_util::LengthLimitError>()
+                        .is_some() =>
+                {
+                    return Ok(plain(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "request body too large",
+                    ));
+                }
+                Err(_) => return Err(Dropped),
+            };
+            match handler(Request::from_parts(parts, body)).await {
+                Answer::Reply(response) => Ok(response),
+                Answer::Drop => {
+                    // Make the connection task drop the socket; never answer this request.
+                    trigger.notify_one();
+                    std::future::pending::<()>().await;
+                    Err(Dropped)
+                }
+            }
+        }
+    });
+    let connection =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service);
+    tokio::select! {
+        result = connection => {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "LocalKms connection ended with an error");
+            }
+        }
+        _ = drop_now.notified() => {}
+    }
+}
