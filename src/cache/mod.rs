@@ -126,6 +126,10 @@ fn clone_kms_error(e: &KmsError) -> KmsError {
 
 type FetchResult = Result<Arc<Snapshot>, FetchError>;
 
+/// Name → slot. `foldhash` (randomly seeded per map) instead of SipHash: the lookup is most of a
+/// cache hit, and secret names come from the application's own configuration.
+type SlotMap = HashMap<Box<str>, Arc<Slot>, foldhash::fast::RandomState>;
+
 /// One fetched version as served to readers. Immutable except for the `expired` flag the
 /// scheduler sets at its hard expiry (so readers never need to read a clock).
 #[derive(Debug)]
@@ -199,7 +203,7 @@ pub(crate) struct CacheParts {
 
 /// The engine behind `ManagedCredentialsProvider`.
 pub(crate) struct Cache {
-    slots: ArcSwap<HashMap<Box<str>, Arc<Slot>>>,
+    slots: ArcSwap<SlotMap>,
     insert_lock: Mutex<()>,
     endpoints: Endpoints,
     refresh: RefreshConfig,
@@ -236,7 +240,7 @@ impl Cache {
         let runtime = tokio::runtime::Handle::current();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let cache = Arc::new(Self {
-            slots: ArcSwap::from_pointee(HashMap::new()),
+            slots: ArcSwap::from_pointee(SlotMap::default()),
             insert_lock: Mutex::new(()),
             endpoints: parts.endpoints,
             refresh: parts.refresh,
@@ -373,7 +377,7 @@ impl Cache {
             )),
             subscribers: Mutex::new(None),
         });
-        let mut map = HashMap::with_capacity(current.len() + 1);
+        let mut map = SlotMap::with_capacity_and_hasher(current.len() + 1, Default::default());
         map.extend(current.iter().map(|(k, v)| (k.clone(), Arc::clone(v))));
         map.insert(Box::from(name), Arc::clone(&slot));
         self.slots.store(Arc::new(map));

