@@ -5,6 +5,7 @@
 
 pub mod credentials;
 pub mod retry;
+pub mod rpc;
 
 #[cfg(feature = "endpoint")]
 pub mod endpoint;
