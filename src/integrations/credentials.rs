@@ -123,6 +123,10 @@ pub struct SecretCredentials {
     provider: ManagedCredentialsProvider,
     name: Arc<str>,
     expiry: ExpiryPolicy,
+    /// Serializes rejection reports of this handle and its clones: when many in-flight calls
+    /// fail with the same old key, the first report's forced refresh answers all the others
+    /// (they then find a different key current and take no forced-refresh token).
+    reports: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl fmt::Debug for SecretCredentials {
@@ -143,6 +147,7 @@ impl ManagedCredentialsProvider {
             provider: self.clone(),
             name: Arc::from(name.into()),
             expiry: ExpiryPolicy::default(),
+            reports: Arc::default(),
         }
     }
 }
@@ -206,7 +211,12 @@ impl ProvideAccessKey for SecretCredentials {
         key: &AccessKey,
         error_code: &str,
     ) -> impl Future<Output = RefreshOutcome> + Send {
-        self.provider.report_rejected(&self.name, key, error_code)
+        async move {
+            let _serialized = self.reports.lock().await;
+            self.provider
+                .report_rejected(&self.name, key, error_code)
+                .await
+        }
     }
 }
 
