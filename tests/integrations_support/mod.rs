@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use aliyun_managed_credentials::config::HttpConfig;
 use aliyun_managed_credentials::integrations::rpc::rpc_string_to_sign;
 use aliyun_managed_credentials::kms::instance::InstanceClient;
-use aliyun_managed_credentials::testing::LocalKms;
+use aliyun_managed_credentials::testing::{AccessPoint, LocalKms};
 use aliyun_managed_credentials::ManagedCredentialsProvider;
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -22,6 +22,7 @@ pub const SECRET: &str = "acs/ram/user/app";
 pub struct Setup {
     pub kms: Arc<LocalKms>,
     pub provider: ManagedCredentialsProvider,
+    pub ap: AccessPoint,
     /// AccessKeyId -> secret of every key LocalKms handed out (the downstream checks signatures).
     pub known: Arc<Mutex<HashMap<String, String>>>,
 }
@@ -45,6 +46,7 @@ impl Setup {
         Self {
             kms: Arc::new(kms),
             provider,
+            ap,
             known,
         }
     }
