@@ -206,17 +206,11 @@ impl ProvideAccessKey for SecretCredentials {
         self.provider.get_access_key(&self.name)
     }
 
-    fn report_rejected(
-        &self,
-        key: &AccessKey,
-        error_code: &str,
-    ) -> impl Future<Output = RefreshOutcome> + Send {
-        async move {
-            let _serialized = self.reports.lock().await;
-            self.provider
-                .report_rejected(&self.name, key, error_code)
-                .await
-        }
+    async fn report_rejected(&self, key: &AccessKey, error_code: &str) -> RefreshOutcome {
+        let _serialized = self.reports.lock().await;
+        self.provider
+            .report_rejected(&self.name, key, error_code)
+            .await
     }
 }
 

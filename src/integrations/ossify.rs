@@ -16,8 +16,6 @@
 //! # Ok(()) }
 //! ```
 
-use std::future::Future;
-
 use ossify::credentials::{Credentials, CredentialsProvider};
 
 use super::credentials::{ProvideAccessKey, SecretCredentials};
@@ -34,15 +32,13 @@ impl SecretCredentials {
 }
 
 impl CredentialsProvider for SecretCredentials {
-    fn get_credentials(&self) -> impl Future<Output = ossify::Result<Credentials>> + Send {
-        async move {
-            let key = self.access_key().await.map_err(|e| {
-                ossify::Error::Other(format!(
-                    "could not get the managed AccessKey of secret '{}': {e}",
-                    self.secret_name()
-                ))
-            })?;
-            Ok(self.ossify_credentials(&key))
-        }
+    async fn get_credentials(&self) -> ossify::Result<Credentials> {
+        let key = self.access_key().await.map_err(|e| {
+            ossify::Error::Other(format!(
+                "could not get the managed AccessKey of secret '{}': {e}",
+                self.secret_name()
+            ))
+        })?;
+        Ok(self.ossify_credentials(&key))
     }
 }
