@@ -44,6 +44,9 @@ pub enum ProviderError {
     /// No KMS endpoint to fetch from.
     #[error("no KMS endpoint configured: set cache_client_dkms_config_info (KMS instances) or cache_client_region_id (shared gateway) in the properties file, or pass clients to ManagedCredentialsProvider::builder().clients(...)")]
     NoEndpoints,
+    /// Shared-gateway endpoints are configured but no caller credential.
+    #[error("cache_client_region_id lists shared-gateway endpoints but no caller credential is configured: set credentials_type (client_key, ak, sts, ecs_ram_role) and its keys")]
+    NoCallerCredential,
     /// The async constructors need a tokio runtime.
     #[error("ManagedCredentialsProvider must be built inside a tokio runtime (or use aliyun_managed_credentials::blocking::ManagedCredentialsProvider)")]
     NoRuntime,
@@ -344,7 +347,8 @@ impl ProviderBuilder {
         }
         let refresh = self.refresh.or(refresh).unwrap_or_default();
         secret_names.extend(self.secret_names);
-        secret_names.dedup();
+        let mut seen = std::collections::HashSet::new();
+        secret_names.retain(|name| seen.insert(name.clone()));
         let version_stage = self
             .version_stage
             .or(version_stage)
@@ -443,14 +447,30 @@ pub(crate) fn clients_from_config(config: &Config) -> Result<BuiltClients> {
     })
 }
 
-/// Shared-gateway endpoints (`cache_client_region_id`).
+/// Shared-gateway endpoints (`cache_client_region_id`): one set of caller credentials (one STS
+/// session) shared by every region.
 fn gateway_clients(config: &Config, clients: &mut Vec<Arc<dyn KmsClient>>) -> Result<()> {
-    if !config.gateways.is_empty() {
-        tracing::warn!(
-            gateways = config.gateways.len(),
-            "shared-gateway endpoints are configured but this build has no gateway client; they are skipped"
-        );
+    use crate::kms::gateway::{CallerCredentials, GatewayClient};
+
+    let Some(first) = config.gateways.first() else {
+        return Ok(());
+    };
+    let credential = config
+        .caller_credential
+        .as_ref()
+        .ok_or(ProviderError::NoCallerCredential)?;
+    let credentials = Arc::new(CallerCredentials::new(
+        credential,
+        &first.region_id,
+        &config.http,
+        first.ca_file.as_deref(),
+    )?);
+    for gateway in &config.gateways {
+        clients.push(Arc::new(GatewayClient::with_credentials(
+            gateway,
+            Arc::clone(&credentials),
+            &config.http,
+        )?));
     }
-    let _ = clients;
     Ok(())
 }

@@ -301,8 +301,13 @@ impl AccessKey {
             .access_key_secret
             .filter(|s| !s.is_empty())
             .ok_or_else(|| missing("AccessKeySecret"))?;
+        // Dates inside SecretData: report the field and the expected format, not the text.
         let opt_date = |field, v: &Option<String>| match v {
-            Some(s) => parse_date(name, field, s),
+            Some(s) => parse_date(name, field, s).map_err(|_| SecretError::InvalidField {
+                secret_name: name.clone(),
+                field,
+                detail: "expected a UTC date like 2024-02-08T08:00:00Z".into(),
+            }),
             None => Ok(None),
         };
         let schedule_rotate = match &parsed.schedule_rotate_timestamp {
@@ -579,6 +584,15 @@ mod tests {
         ));
         let e = s(r#"{"AccessKeyId":"LTAI1","AccessKeySecret":12345678}"#);
         assert!(!e.to_string().contains("12345678"), "{e}");
+        let e = s(r#"{"AccessKeyId":"a","AccessKeySecret":"b","ExpireTimestamp":"topsecret"}"#);
+        assert!(matches!(
+            e,
+            SecretError::InvalidField {
+                field: "ExpireTimestamp",
+                ..
+            }
+        ));
+        assert!(!e.to_string().contains("topsecret"), "{e}");
         let e = s("topsecret-not-json");
         assert!(matches!(e, SecretError::InvalidSecretData { .. }));
         assert!(!e.to_string().contains("topsecret"), "{e}");

@@ -282,8 +282,8 @@ async fn stale_if_error_with_backoff_until_hard_expiry_then_recovery() {
     // First refresh at 6 h fails; readers keep getting the cached key, without waiting.
     sleep(6 * 3600 + 1).await;
     let before = kms.requests();
-    // The scheduled refresh, plus maybe the first retry (full jitter in [0, 1 s]).
-    assert!((2..=3).contains(&before), "{before}");
+    // The scheduled refresh, plus maybe a few quick retries (full jitter: [0, 1 s], [0, 2 s]...).
+    assert!(before >= 2, "{before}");
     for _ in 0..10 {
         assert_eq!(
             p.get_access_key(NAME).await.unwrap().access_key_id(),
@@ -305,7 +305,8 @@ async fn stale_if_error_with_backoff_until_hard_expiry_then_recovery() {
     // more than one per full interval.
     sleep(3600).await;
     let retries = kms.requests() - before;
-    assert!((5..=40).contains(&retries), "retries in 1 h: {retries}");
+    // Ceilings 1, 2, 4 ... 256 s then 300 s: at least ~20 waits fit in an hour, ~31 on average.
+    assert!((10..=60).contains(&retries), "retries in 1 h: {retries}");
     assert_eq!(
         p.get_access_key(NAME).await.unwrap().access_key_id(),
         ak_id(1)

@@ -7,6 +7,7 @@ use std::pin::Pin;
 
 use crate::config::{Endpoint, SecretString};
 
+pub mod gateway;
 pub mod instance;
 pub mod retry;
 

@@ -23,11 +23,14 @@
 //! ```
 
 mod access_point;
+mod ecs_metadata;
 mod faults;
+mod gateway_api;
 mod instance_api;
 mod pki;
 mod server;
 mod store;
+mod sts;
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -38,6 +41,7 @@ use std::time::SystemTime;
 
 pub use access_point::AccessPoint;
 pub use faults::{Fault, RecordedRequest};
+pub use gateway_api::{MetadataRequest, StsCredentials, MAX_TIMESTAMP_SKEW};
 pub use instance_api::{string_to_sign, API_VERSION, CONTENT_TYPE, SIGNATURE_METHOD};
 pub use pki::{ServerCertificate, WRONG_NAME_HOST};
 pub use store::{
@@ -107,6 +111,7 @@ pub(crate) struct Shared {
     pub faults: Mutex<Faults>,
     pub log: Mutex<Vec<RecordedRequest>>,
     pub access_points: Mutex<HashMap<String, AccessPointRecord>>,
+    pub gateway: Mutex<gateway_api::GatewayState>,
 }
 
 /// Where LocalKms writes its files.
@@ -220,7 +225,7 @@ impl LocalKmsBuilder {
         let shared = Arc::new(Shared::default());
         let server = server::spawn(listener, tls, instance_api::handler(shared.clone()));
         tracing::debug!(%addr, %host, "LocalKms started");
-        Ok(LocalKms {
+        let kms = LocalKms {
             instance_id,
             region_id,
             endpoint: Endpoint {
@@ -233,8 +238,11 @@ impl LocalKmsBuilder {
             shared,
             next_key: AtomicUsize::new(0),
             servers: Mutex::new(vec![server]),
+            gateway: std::sync::OnceLock::new(),
             dir,
-        })
+        };
+        kms.start_gateway().await?;
+        Ok(kms)
     }
 }
 
@@ -255,6 +263,8 @@ pub struct LocalKms {
     next_key: AtomicUsize,
     /// The instance API listener first, then any added ones.
     servers: Mutex<Vec<server::ServerHandle>>,
+    /// Shared-gateway, STS and ECS metadata listeners (see `gateway_api`).
+    gateway: std::sync::OnceLock<gateway_api::GatewayListeners>,
     // Last: the directory outlives the server.
     dir: Dir,
 }
@@ -521,6 +531,7 @@ impl LocalKms {
         for mut server in servers {
             server.shutdown().await;
         }
+        self.stop_gateway();
     }
 
     /// Starts another TLS listener on 127.0.0.1 (ephemeral port) answering as `host` with a

@@ -1,6 +1,7 @@
 //! [`InstanceClient`]: `GetSecretValue` against one KMS instance endpoint over HTTPS, one
 //! keep-alive reqwest client per endpoint, every attempt re-signed with a fresh date.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
@@ -16,6 +17,9 @@ use crate::identity::{CaBundle, ClientKey};
 use crate::kms::retry::with_retries;
 use crate::kms::{BoxFuture, GetSecretValueRequest, KmsClient, KmsError, SecretValue};
 
+/// Source of the `date` header of each attempt.
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
 /// A client of one KMS instance (`{instanceId}.cryptoservice.kms.aliyuncs.com`), signing with a
 /// ClientKey and trusting exactly the instance CA. Cheap to share (`Arc`) across tasks.
 pub struct InstanceClient {
@@ -25,6 +29,7 @@ pub struct InstanceClient {
     http: reqwest::Client,
     config: HttpConfig,
     ignore_ssl_certs: bool,
+    clock: Clock,
 }
 
 impl std::fmt::Debug for InstanceClient {
@@ -88,21 +93,40 @@ impl InstanceClient {
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(http.connect_timeout)
             .timeout(http.request_timeout);
-        if let Some(addr) = config.connect_to {
-            // Connect there, but keep SNI, Host and certificate checks on the endpoint name.
-            builder = builder.resolve(&endpoint.host, addr).no_proxy();
-        }
+        // With `connectTo` the URL carries no port: hyper only keeps the port of a resolved
+        // address when the URL has none, so the connection goes to exactly `connectTo` while SNI,
+        // certificate name and the (explicit) `host` header stay on the endpoint.
+        let url = match config.connect_to {
+            Some(addr) if addr.port() == 0 => {
+                return Err(request_error(format!(
+                    "connectTo {addr} has no port; give the address as ip:port"
+                )))
+            }
+            Some(addr) => {
+                builder = builder.resolve(&endpoint.host, addr).no_proxy();
+                format!("https://{}/", endpoint.host)
+            }
+            None => format!("https://{}/", endpoint.authority()),
+        };
         let client = builder
             .build()
             .map_err(|e| request_error(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
-            url: format!("https://{}/", endpoint.authority()),
+            url,
             endpoint,
             key,
             http: client,
             config: http.clone(),
             ignore_ssl_certs: config.ignore_ssl_certs,
+            clock: Arc::new(SystemTime::now),
         })
+    }
+
+    /// Replaces the clock that dates (and so signs) each attempt; default `SystemTime::now`.
+    /// For tests and for correcting a known local clock skew (the server allows ±15 min).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The ClientKey id this client signs with.
@@ -144,7 +168,7 @@ impl InstanceClient {
 
     /// One signed request and its decoded answer.
     async fn attempt(&self, request: &GetSecretValueRequest) -> Result<SecretValue, KmsError> {
-        let date = http_date(SystemTime::now());
+        let date = http_date((self.clock)());
         let signed = build_request(&self.key, &self.endpoint, request, &date)?;
         let mut headers = HeaderMap::with_capacity(signed.headers.len());
         for (name, value) in &signed.headers {

@@ -13,6 +13,6 @@ pub mod signing;
 mod tls;
 mod transport;
 
-pub use client::InstanceClient;
+pub use client::{Clock, InstanceClient};
 pub use response::decode_response;
 pub use signing::{build_request, http_date, SignedRequest};

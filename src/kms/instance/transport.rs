@@ -67,17 +67,23 @@ fn flatten(error: &(dyn StdError + 'static)) -> String {
     parts.join(": ")
 }
 
-/// Every error in the chain, looking inside `io::Error`s too (their `source()` skips the
-/// wrapped error itself, which is where tokio-rustls puts the `rustls::Error`).
+/// Every error in the chain, looking inside `io::Error`s too: their `source()` skips the
+/// wrapped error itself, and hyper-rustls nests the `rustls::Error` two `io::Error`s deep.
 fn chain<'a>(error: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'static)> {
+    const MAX_DEPTH: usize = 32;
     let mut out = Vec::new();
-    let mut current: Option<&(dyn StdError + 'static)> = Some(error);
-    while let Some(e) = current {
-        out.push(e);
-        if let Some(inner) = e.downcast_ref::<io::Error>().and_then(|io| io.get_ref()) {
-            out.push(inner);
+    let mut pending: Vec<&'a (dyn StdError + 'static)> = vec![error];
+    while let Some(e) = pending.pop() {
+        if out.len() >= MAX_DEPTH {
+            break;
         }
-        current = e.source();
+        out.push(e);
+        if let Some(source) = e.source() {
+            pending.push(source);
+        }
+        if let Some(inner) = e.downcast_ref::<io::Error>().and_then(|io| io.get_ref()) {
+            pending.push(inner);
+        }
     }
     out
 }

@@ -1,0 +1,360 @@
+//! [`GatewayClient`]: `GetSecretValue` on one shared-gateway endpoint (`kms[-vpc].{region}.aliyuncs.com`
+//! or an override), signed per attempt with the caller credentials, retried with full-jitter
+//! backoff on throttling / unavailable / internal errors and transport failures.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use rustls::RootCertStore;
+
+use super::credentials::CallerCredentials;
+use super::http;
+use super::response::{decode_error, decode_secret_value};
+use super::signing::{
+    format_timestamp, get_secret_value_params, new_nonce, rpc_params, sign_params, RpcCall,
+    KMS_API_VERSION,
+};
+use crate::config::{CallerCredential, Endpoint, GatewayEndpointConfig, HttpConfig, RetryConfig};
+use crate::kms::retry::with_retries;
+use crate::kms::{BoxFuture, GetSecretValueRequest, KmsClient, KmsError, SecretValue};
+
+/// What the server says before its own string-to-sign in `SignatureDoesNotMatch` messages.
+const SERVER_STRING_TO_SIGN: &str = "server string to sign is:";
+
+/// A client of one shared-gateway endpoint. Cheap to share (`Arc`); the caller credentials can
+/// be shared by the clients of several regions ([`GatewayClient::with_credentials`]).
+pub struct GatewayClient {
+    endpoint: Endpoint,
+    endpoint_text: String,
+    region_id: String,
+    url: reqwest::Url,
+    client: reqwest::Client,
+    credentials: Arc<CallerCredentials>,
+    retry: RetryConfig,
+    max_response_bytes: usize,
+}
+
+impl std::fmt::Debug for GatewayClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayClient")
+            .field("endpoint", &self.endpoint_text)
+            .field("region_id", &self.region_id)
+            .field("credentials", &self.credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GatewayClient {
+    /// A client for `config` authenticating with `credential` (a ClientKey is loaded now; role
+    /// credentials on first use). Fails with a typed error on a bad region, endpoint, CA file
+    /// or credential.
+    pub fn new(
+        config: &GatewayEndpointConfig,
+        credential: &CallerCredential,
+        http: &HttpConfig,
+    ) -> Result<Self, crate::Error> {
+        validate_region(config)?;
+        let roots = roots(config)?;
+        let credentials = CallerCredentials::with_roots(
+            credential,
+            &config.region_id,
+            http,
+            Some(roots.clone()),
+        )?;
+        Self::build(config, Arc::new(credentials), http, &roots)
+    }
+
+    /// A client sharing already prepared caller credentials (one STS session for every region).
+    pub fn with_credentials(
+        config: &GatewayEndpointConfig,
+        credentials: Arc<CallerCredentials>,
+        http: &HttpConfig,
+    ) -> Result<Self, crate::Error> {
+        validate_region(config)?;
+        let roots = roots(config)?;
+        Self::build(config, credentials, http, &roots)
+    }
+
+    fn build(
+        config: &GatewayEndpointConfig,
+        credentials: Arc<CallerCredentials>,
+        http: &HttpConfig,
+        roots: &Arc<RootCertStore>,
+    ) -> Result<Self, crate::Error> {
+        let endpoint_text = config.endpoint.to_string();
+        let request_error = |detail: String| KmsError::Request {
+            endpoint: endpoint_text.clone(),
+            detail,
+        };
+        let url = http::base_url("https", &config.endpoint).map_err(|e| {
+            request_error(format!(
+                "endpoint of region {} in cache_client_region_id: {e}",
+                config.region_id
+            ))
+        })?;
+        let resolve = config
+            .connect_to
+            .map(|addr| (config.endpoint.host.as_str(), addr));
+        let client = http::build_client(roots, http, resolve, true).map_err(request_error)?;
+        Ok(Self {
+            endpoint: config.endpoint.clone(),
+            endpoint_text,
+            region_id: config.region_id.clone(),
+            url,
+            client,
+            credentials,
+            retry: http.retry.clone(),
+            max_response_bytes: http.max_response_bytes,
+        })
+    }
+
+    /// The caller credentials this client signs with.
+    pub fn credentials(&self) -> &Arc<CallerCredentials> {
+        &self.credentials
+    }
+
+    /// The region id sent as `RegionId`.
+    pub fn region_id(&self) -> &str {
+        &self.region_id
+    }
+
+    /// One attempt: fresh credentials, timestamp and nonce, signed, sent, decoded.
+    async fn attempt(
+        &self,
+        request: &GetSecretValueRequest,
+        attempt: u32,
+    ) -> Result<SecretValue, KmsError> {
+        let credential = self
+            .credentials
+            .current()
+            .await
+            .map_err(|e| with_secret_name(e, &request.secret_name))?;
+        let timestamp = format_timestamp(SystemTime::now());
+        let nonce = new_nonce();
+        let call = RpcCall {
+            action: "GetSecretValue",
+            version: KMS_API_VERSION,
+            region_id: &self.region_id,
+            timestamp: &timestamp,
+            nonce: &nonce,
+        };
+        let params = rpc_params(&call, &get_secret_value_params(request), &credential);
+        let signed = sign_params(&params, &credential).map_err(|e| KmsError::Request {
+            endpoint: self.endpoint_text.clone(),
+            detail: e.to_string(),
+        })?;
+        tracing::debug!(
+            endpoint = %self.endpoint_text,
+            secret_name = %request.secret_name,
+            access_key_id = credential.access_key_id(),
+            attempt,
+            nonce = %nonce,
+            "GetSecretValue via shared gateway"
+        );
+        let mut url = self.url.clone();
+        url.set_query(Some(&signed.query));
+        let http_request = self
+            .client
+            .post(url)
+            .header("x-acs-action", "GetSecretValue")
+            .header("x-acs-version", KMS_API_VERSION)
+            .header("accept", "application/json")
+            .header("content-length", "0");
+        let answer = http::send(
+            http_request,
+            &self.endpoint_text,
+            "KMS shared gateway",
+            "the gateway is verified against public roots; behind a TLS-intercepting proxy set caFilePath to its CA in cache_client_region_id",
+            self.max_response_bytes,
+        )
+        .await?;
+        if (200..300).contains(&answer.status) {
+            return decode_secret_value(&self.endpoint_text, answer.status, &answer.body);
+        }
+        let error = decode_error(
+            &self.endpoint_text,
+            &request.secret_name,
+            answer.status,
+            answer.content_type.as_deref(),
+            answer.request_id.as_deref(),
+            &answer.body,
+        );
+        Err(explain_signature_mismatch(error, &signed.string_to_sign))
+    }
+}
+
+impl KmsClient for GatewayClient {
+    fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    fn get_secret_value<'a>(
+        &'a self,
+        request: &'a GetSecretValueRequest,
+    ) -> BoxFuture<'a, Result<SecretValue, KmsError>> {
+        Box::pin(async move {
+            if request.secret_name.trim().is_empty() {
+                return Err(KmsError::Request {
+                    endpoint: self.endpoint_text.clone(),
+                    detail: "the secret name is empty".into(),
+                });
+            }
+            with_retries(&self.retry, |n| self.attempt(request, n)).await
+        })
+    }
+}
+
+fn validate_region(config: &GatewayEndpointConfig) -> Result<(), KmsError> {
+    let region = config.region_id.as_str();
+    let valid = !region.is_empty()
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if valid {
+        return Ok(());
+    }
+    Err(KmsError::Request {
+        endpoint: config.endpoint.to_string(),
+        detail: if region.is_empty() {
+            "regionId is missing; set \"regionId\" (e.g. \"cn-hangzhou\") in the cache_client_region_id entry".into()
+        } else {
+            format!("regionId '{region}' is not a region id (lower-case letters, digits and '-', e.g. \"cn-hangzhou\"); fix the cache_client_region_id entry")
+        },
+    })
+}
+
+fn roots(config: &GatewayEndpointConfig) -> Result<Arc<RootCertStore>, KmsError> {
+    http::trust_roots(
+        config.ca_file.as_deref(),
+        &format!("region {}", config.region_id),
+    )
+    .map_err(|detail| KmsError::Request {
+        endpoint: config.endpoint.to_string(),
+        detail,
+    })
+}
+
+/// Credential-fetch errors are raised without a secret name; name it for the caller.
+fn with_secret_name(error: KmsError, name: &str) -> KmsError {
+    match error {
+        KmsError::Service {
+            endpoint,
+            secret_name,
+            http_status,
+            code,
+            message,
+            request_id,
+            details,
+        } => KmsError::Service {
+            endpoint,
+            secret_name: if secret_name.is_empty() {
+                name.to_owned()
+            } else {
+                secret_name
+            },
+            http_status,
+            code,
+            message,
+            request_id,
+            details,
+        },
+        other => other,
+    }
+}
+
+/// `SignatureDoesNotMatch` messages quote the server's string-to-sign, which contains the
+/// `SecurityToken`: replace it with a verdict (like the Python core, which renames the code to
+/// `InvalidAccessKeySecret` when both strings are equal).
+fn explain_signature_mismatch(error: KmsError, ours: &str) -> KmsError {
+    match error {
+        KmsError::Service {
+            endpoint,
+            secret_name,
+            http_status,
+            code,
+            message,
+            request_id,
+            details,
+        } if message.contains(SERVER_STRING_TO_SIGN) => {
+            let (head, theirs) = message
+                .split_once(SERVER_STRING_TO_SIGN)
+                .unwrap_or((message.as_str(), ""));
+            let verdict = if theirs.trim() == ours {
+                "the server signed the same string as we did, so the AccessKey secret (or ClientKey) is wrong"
+            } else {
+                "the server signed a different string than we did: a proxy may have rewritten the request"
+            };
+            KmsError::Service {
+                message: format!("{}({verdict})", head.trim_end().to_owned() + " "),
+                endpoint,
+                secret_name,
+                http_status,
+                code,
+                request_id,
+                details,
+            }
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(message: &str) -> KmsError {
+        KmsError::Service {
+            endpoint: "e".into(),
+            secret_name: "s".into(),
+            http_status: 400,
+            code: "SignatureDoesNotMatch".into(),
+            message: message.into(),
+            request_id: "r".into(),
+            details: None,
+        }
+    }
+
+    #[test]
+    fn signature_mismatch_message_drops_the_server_string_to_sign() {
+        let ours = "POST&%2F&SecurityToken%3Dsecret-token";
+        let err = explain_signature_mismatch(
+            service(&format!(
+                "Specified signature is not matched. {SERVER_STRING_TO_SIGN}{ours}"
+            )),
+            ours,
+        );
+        let text = err.to_string();
+        assert!(!text.contains("secret-token"), "{text}");
+        assert!(text.contains("secret (or ClientKey) is wrong"), "{text}");
+        let err = explain_signature_mismatch(
+            service(&format!("x {SERVER_STRING_TO_SIGN}POST&%2F&other")),
+            ours,
+        );
+        assert!(err.to_string().contains("different string"));
+    }
+
+    #[test]
+    fn region_ids_are_validated() {
+        let mut config = GatewayEndpointConfig {
+            region_id: String::new(),
+            endpoint: Endpoint {
+                host: "kms.cn-hangzhou.aliyuncs.com".into(),
+                port: 443,
+            },
+            vpc: false,
+            ca_file: None,
+            connect_to: None,
+        };
+        assert!(validate_region(&config)
+            .unwrap_err()
+            .to_string()
+            .contains("regionId is missing"));
+        config.region_id = "CN Hangzhou".into();
+        assert!(validate_region(&config)
+            .unwrap_err()
+            .to_string()
+            .contains("'CN Hangzhou'"));
+        config.region_id = "cn-hangzhou".into();
+        assert!(validate_region(&config).is_ok());
+    }
+}

@@ -1,0 +1,679 @@
+//! Caller credentials for the shared gateway: turns a configured [`CallerCredential`] into the
+//! [`SigningCredential`] of the next request. ClientKey, AccessKey and STS token are static; a
+//! RAM role ARN (STS `AssumeRole`) and an ECS RAM role (instance metadata service, IMDSv2 with
+//! v1 fallback) give temporary credentials that are cached, fetched by one caller at a time
+//! (single-flight) and refreshed a margin before their `Expiration`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use rustls::RootCertStore;
+use serde::Deserialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use tokio::time::Instant;
+use zeroize::Zeroizing;
+
+use super::http::{self, Answer};
+use super::response::decode_error;
+use super::signing::{
+    format_timestamp, new_nonce, percent_encode, rpc_params, sign_params, RpcCall,
+    SigningCredential,
+};
+use crate::config::{CallerCredential, Endpoint, HttpConfig, SecretString};
+use crate::identity::ClientKey;
+use crate::kms::KmsError;
+
+/// Default STS endpoint for `AssumeRole`.
+pub const DEFAULT_STS_HOST: &str = "sts.aliyuncs.com";
+/// Default ECS metadata service address (plain HTTP, as on a real instance).
+pub const DEFAULT_METADATA_HOST: &str = "100.100.100.200";
+/// STS API version of `AssumeRole`.
+pub const STS_API_VERSION: &str = "2015-04-01";
+/// Session duration asked of STS when none is configured (the official clients' 3600 s).
+pub const DEFAULT_ROLE_SESSION: Duration = Duration::from_secs(3600);
+/// Temporary credentials are refreshed this long before `Expiration` (the credentials SDK's
+/// 15 minutes), but never earlier than half-way through their lifetime.
+pub const REFRESH_MARGIN: Duration = Duration::from_secs(15 * 60);
+/// After a failed refresh while the old credentials are still valid, wait this long before
+/// trying again (the old credentials keep being used meanwhile).
+pub const FAILED_REFRESH_PAUSE: Duration = Duration::from_secs(30);
+/// `X-aliyun-ecs-metadata-token-ttl-seconds` asked for IMDSv2 tokens.
+pub const METADATA_TOKEN_TTL_SECONDS: u32 = 21600;
+
+/// The caller credential provider shared by every gateway client of one configuration.
+pub struct CallerCredentials {
+    kind: Kind,
+}
+
+enum Kind {
+    Static(Arc<SigningCredential>),
+    Refreshing(Box<Refresher>),
+}
+
+impl std::fmt::Debug for CallerCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            Kind::Static(credential) => f
+                .debug_struct("CallerCredentials")
+                .field("static", credential)
+                .finish(),
+            Kind::Refreshing(refresher) => f
+                .debug_struct("CallerCredentials")
+                .field("source", &refresher.source.describe())
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+impl CallerCredentials {
+    /// Prepares the credentials: loads a ClientKey (with its password) now; role credentials are
+    /// fetched on first use. `region_id` is sent as `RegionId` to STS; `ca_file` adds trust
+    /// anchors for STS (as for the gateway); timeouts and body cap come from `http`.
+    pub fn new(
+        credential: &CallerCredential,
+        region_id: &str,
+        http: &HttpConfig,
+        ca_file: Option<&Path>,
+    ) -> Result<Self, crate::Error> {
+        let roots = match credential {
+            CallerCredential::RamRoleArn { .. } | CallerCredential::EcsRamRole { .. } => Some(
+                http::trust_roots(ca_file, "the caller credentials (STS)").map_err(|detail| {
+                    KmsError::Request {
+                        endpoint: DEFAULT_STS_HOST.into(),
+                        detail,
+                    }
+                })?,
+            ),
+            _ => None,
+        };
+        Self::with_roots(credential, region_id, http, roots)
+    }
+
+    pub(crate) fn with_roots(
+        credential: &CallerCredential,
+        region_id: &str,
+        http: &HttpConfig,
+        roots: Option<Arc<RootCertStore>>,
+    ) -> Result<Self, crate::Error> {
+        let roots = roots.unwrap_or_else(|| Arc::new(RootCertStore::empty()));
+        let kind = match credential {
+            CallerCredential::ClientKey { key, password } => {
+                let key = ClientKey::load(key, password)?;
+                Kind::Static(Arc::new(SigningCredential::ClientKey(key)))
+            }
+            CallerCredential::AccessKey {
+                access_key_id,
+                access_key_secret,
+            } => Kind::Static(Arc::new(SigningCredential::Hmac {
+                access_key_id: non_empty(access_key_id, "credentials_access_key_id")?,
+                access_key_secret: non_empty_secret(
+                    access_key_secret,
+                    "credentials_access_secret",
+                )?,
+                security_token: None,
+            })),
+            CallerCredential::StsToken {
+                access_key_id,
+                access_key_secret,
+                security_token,
+            } => Kind::Static(Arc::new(SigningCredential::Hmac {
+                access_key_id: non_empty(access_key_id, "credentials_access_key_id")?,
+                access_key_secret: non_empty_secret(
+                    access_key_secret,
+                    "credentials_access_secret",
+                )?,
+                security_token: Some(non_empty_secret(
+                    security_token,
+                    "credentials_security_token",
+                )?),
+            })),
+            CallerCredential::RamRoleArn {
+                access_key_id,
+                access_key_secret,
+                role_arn,
+                role_session_name,
+                policy,
+                duration,
+                sts_endpoint,
+            } => {
+                let endpoint = sts_endpoint.clone().unwrap_or(Endpoint {
+                    host: DEFAULT_STS_HOST.into(),
+                    port: 443,
+                });
+                let request_error = |detail: String| KmsError::Request {
+                    endpoint: endpoint.to_string(),
+                    detail,
+                };
+                let url = http::base_url("https", &endpoint)
+                    .map_err(|e| request_error(format!("STS endpoint: {e}")))?;
+                let client = http::build_client(&roots, http, None, true).map_err(request_error)?;
+                let role_arn = non_empty(role_arn, "credentials_role_arn")?;
+                let role_session_name = if role_session_name.trim().is_empty() {
+                    "aliyun-managed-credentials-rust".to_owned()
+                } else {
+                    role_session_name.clone()
+                };
+                Kind::Refreshing(Box::new(Refresher::new(Source::AssumeRole(AssumeRole {
+                    client,
+                    url,
+                    endpoint: endpoint.to_string(),
+                    caller: SigningCredential::Hmac {
+                        access_key_id: non_empty(access_key_id, "credentials_access_key_id")?,
+                        access_key_secret: non_empty_secret(
+                            access_key_secret,
+                            "credentials_access_secret",
+                        )?,
+                        security_token: None,
+                    },
+                    role_arn,
+                    role_session_name,
+                    policy: policy.clone(),
+                    duration: duration.unwrap_or(DEFAULT_ROLE_SESSION),
+                    region_id: region_id.to_owned(),
+                    max_response_bytes: http.max_response_bytes,
+                }))))
+            }
+            CallerCredential::EcsRamRole {
+                role_name,
+                metadata_endpoint,
+            } => {
+                let endpoint = metadata_endpoint.clone().unwrap_or(Endpoint {
+                    host: DEFAULT_METADATA_HOST.into(),
+                    port: 80,
+                });
+                let request_error = |detail: String| KmsError::Request {
+                    endpoint: endpoint.to_string(),
+                    detail,
+                };
+                let url = http::base_url("http", &endpoint)
+                    .map_err(|e| request_error(format!("ECS metadata endpoint: {e}")))?;
+                let client =
+                    http::build_client(&roots, http, None, false).map_err(request_error)?;
+                Kind::Refreshing(Box::new(Refresher::new(Source::Ecs(EcsMetadata {
+                    client,
+                    url,
+                    endpoint: endpoint.to_string(),
+                    role_name: role_name.clone().filter(|r| !r.trim().is_empty()),
+                    max_response_bytes: http.max_response_bytes,
+                }))))
+            }
+        };
+        Ok(Self { kind })
+    }
+
+    /// A static credential (for tests and callers that manage keys themselves).
+    pub fn from_signing_credential(credential: SigningCredential) -> Self {
+        Self {
+            kind: Kind::Static(Arc::new(credential)),
+        }
+    }
+
+    /// The credential to sign the next request with; fetches or refreshes role credentials
+    /// when they are missing or within the refresh margin of their expiry.
+    pub async fn current(&self) -> Result<Arc<SigningCredential>, KmsError> {
+        match &self.kind {
+            Kind::Static(credential) => Ok(credential.clone()),
+            Kind::Refreshing(refresher) => refresher.current().await,
+        }
+    }
+
+    /// Drops cached role credentials so the next request fetches new ones (after a
+    /// `InvalidSecurityToken.*` answer, for example). No effect on static credentials.
+    pub async fn invalidate(&self) {
+        if let Kind::Refreshing(refresher) = &self.kind {
+            *refresher.state.lock().await = None;
+        }
+    }
+}
+
+fn non_empty(value: &str, key: &str) -> Result<String, KmsError> {
+    if value.trim().is_empty() {
+        return Err(KmsError::Request {
+            endpoint: "caller credentials".into(),
+            detail: format!("{key} is empty; set it in the configuration"),
+        });
+    }
+    Ok(value.to_owned())
+}
+
+fn non_empty_secret(value: &SecretString, key: &str) -> Result<SecretString, KmsError> {
+    if value.expose().trim().is_empty() {
+        return Err(KmsError::Request {
+            endpoint: "caller credentials".into(),
+            detail: format!("{key} is empty; set it in the configuration"),
+        });
+    }
+    Ok(value.clone())
+}
+
+/// Temporary credentials as returned by STS or the metadata service.
+struct Temporary {
+    access_key_id: String,
+    access_key_secret: SecretString,
+    security_token: SecretString,
+    expiration: SystemTime,
+}
+
+struct Cached {
+    credential: Arc<SigningCredential>,
+    /// When to fetch new credentials (monotonic clock, so paused-time tests work and wall-clock
+    /// jumps after the fetch do not matter).
+    refresh_at: Instant,
+    /// After this the credentials must not be used any more.
+    expires_at: Instant,
+}
+
+struct Refresher {
+    source: Source,
+    state: tokio::sync::Mutex<Option<Cached>>,
+}
+
+impl Refresher {
+    fn new(source: Source) -> Self {
+        Self {
+            source,
+            state: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn current(&self) -> Result<Arc<SigningCredential>, KmsError> {
+        // Holding the lock across the fetch makes it single-flight: concurrent callers wait
+        // for the one fetch and then see its result.
+        let mut state = self.state.lock().await;
+        let now = Instant::now();
+        if let Some(cached) = state.as_ref() {
+            if now < cached.refresh_at {
+                return Ok(cached.credential.clone());
+            }
+        }
+        match self.source.fetch().await {
+            Ok(temporary) => {
+                let cached = cache(temporary, now, self.source.describe())?;
+                let credential = cached.credential.clone();
+                tracing::debug!(
+                    source = %self.source.describe(),
+                    access_key_id = credential.access_key_id(),
+                    refresh_in_s = cached.refresh_at.saturating_duration_since(now).as_secs(),
+                    "fetched caller role credentials"
+                );
+                *state = Some(cached);
+                Ok(credential)
+            }
+            Err(error) => match state.as_mut() {
+                Some(cached) if now < cached.expires_at => {
+                    tracing::warn!(
+                        source = %self.source.describe(),
+                        error = %error,
+                        valid_for_s = cached.expires_at.saturating_duration_since(now).as_secs(),
+                        "refreshing caller role credentials failed; using the current ones until they expire"
+                    );
+                    cached.refresh_at = (now + FAILED_REFRESH_PAUSE).min(cached.expires_at);
+                    Ok(cached.credential.clone())
+                }
+                _ => Err(error),
+            },
+        }
+    }
+}
+
+/// Converts fetched credentials into a cache entry: refresh `REFRESH_MARGIN` before expiry, but
+/// not before half their remaining lifetime.
+fn cache(temporary: Temporary, now: Instant, source: String) -> Result<Cached, KmsError> {
+    let lifetime = temporary
+        .expiration
+        .duration_since(SystemTime::now())
+        .map_err(|_| KmsError::InvalidResponse {
+            endpoint: source.clone(),
+            http_status: 200,
+            detail: format!(
+                "{source} returned credentials that already expired at {}; check the system clock",
+                format_timestamp(temporary.expiration)
+            ),
+        })?;
+    let margin = REFRESH_MARGIN.min(lifetime / 2);
+    Ok(Cached {
+        credential: Arc::new(SigningCredential::Hmac {
+            access_key_id: temporary.access_key_id,
+            access_key_secret: temporary.access_key_secret,
+            security_token: Some(temporary.security_token),
+        }),
+        refresh_at: now + (lifetime - margin),
+        expires_at: now + lifetime,
+    })
+}
+
+enum Source {
+    AssumeRole(AssumeRole),
+    Ecs(EcsMetadata),
+}
+
+impl Source {
+    fn describe(&self) -> String {
+        match self {
+            Self::AssumeRole(a) => format!("STS AssumeRole of {} at {}", a.role_arn, a.endpoint),
+            Self::Ecs(e) => format!(
+                "ECS RAM role {} from the metadata service at {}",
+                e.role_name.as_deref().unwrap_or("(discovered)"),
+                e.endpoint
+            ),
+        }
+    }
+
+    async fn fetch(&self) -> Result<Temporary, KmsError> {
+        match self {
+            Self::AssumeRole(a) => a.fetch().await,
+            Self::Ecs(e) => e.fetch().await,
+        }
+    }
+}
+
+/// `Credentials` of an STS answer and of the metadata service (same member names).
+#[derive(Deserialize)]
+struct CredentialsJson {
+    #[serde(rename = "Code")]
+    code: Option<String>,
+    #[serde(rename = "AccessKeyId")]
+    access_key_id: Option<String>,
+    #[serde(rename = "AccessKeySecret")]
+    access_key_secret: Option<Zeroizing<String>>,
+    #[serde(rename = "SecurityToken")]
+    security_token: Option<Zeroizing<String>>,
+    #[serde(rename = "Expiration")]
+    expiration: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AssumeRoleJson {
+    #[serde(rename = "Credentials")]
+    credentials: Option<CredentialsJson>,
+}
+
+impl CredentialsJson {
+    fn into_temporary(self, invalid: impl Fn(String) -> KmsError) -> Result<Temporary, KmsError> {
+        let missing = |name: &str| invalid(format!("the answer has no {name}"));
+        let access_key_id = self
+            .access_key_id
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| missing("AccessKeyId"))?;
+        let access_key_secret = self
+            .access_key_secret
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| missing("AccessKeySecret"))?;
+        let security_token = self
+            .security_token
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| missing("SecurityToken"))?;
+        let expiration_text = self.expiration.ok_or_else(|| missing("Expiration"))?;
+        let expiration = OffsetDateTime::parse(&expiration_text, &Rfc3339)
+            .map_err(|e| {
+                invalid(format!(
+                    "Expiration '{expiration_text}' is not an RFC 3339 UTC time ({e})"
+                ))
+            })?
+            .into();
+        Ok(Temporary {
+            access_key_id,
+            access_key_secret: SecretString::new(access_key_secret.as_str()),
+            security_token: SecretString::new(security_token.as_str()),
+            expiration,
+        })
+    }
+}
+
+/// STS `AssumeRole` over RPC signature v1 (HMAC-SHA1 with the caller AccessKey).
+struct AssumeRole {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    endpoint: String,
+    caller: SigningCredential,
+    role_arn: String,
+    role_session_name: String,
+    policy: Option<String>,
+    duration: Duration,
+    region_id: String,
+    max_response_bytes: usize,
+}
+
+impl AssumeRole {
+    async fn fetch(&self) -> Result<Temporary, KmsError> {
+        let timestamp = format_timestamp(SystemTime::now());
+        let nonce = new_nonce();
+        let duration = self.duration.as_secs().to_string();
+        let mut action = vec![
+            ("RoleArn", self.role_arn.as_str()),
+            ("RoleSessionName", self.role_session_name.as_str()),
+            ("DurationSeconds", duration.as_str()),
+        ];
+        if let Some(policy) = &self.policy {
+            action.push(("Policy", policy.as_str()));
+        }
+        let call = RpcCall {
+            action: "AssumeRole",
+            version: STS_API_VERSION,
+            region_id: &self.region_id,
+            timestamp: &timestamp,
+            nonce: &nonce,
+        };
+        let params = rpc_params(&call, &action, &self.caller);
+        let signed = sign_params(&params, &self.caller).map_err(|e| KmsError::Request {
+            endpoint: self.endpoint.clone(),
+            detail: e.to_string(),
+        })?;
+        let mut url = self.url.clone();
+        url.set_query(Some(&signed.query));
+        let request = self
+            .client
+            .post(url)
+            .header("x-acs-action", "AssumeRole")
+            .header("x-acs-version", STS_API_VERSION)
+            .header("content-length", "0");
+        let answer = http::send(
+            request,
+            &self.endpoint,
+            "STS AssumeRole",
+            "set caFilePath to the CA of a TLS-intercepting proxy if one is in the way",
+            self.max_response_bytes,
+        )
+        .await?;
+        let invalid = |detail: String| KmsError::InvalidResponse {
+            endpoint: self.endpoint.clone(),
+            http_status: answer.status,
+            detail: format!("STS AssumeRole of {}: {detail}", self.role_arn),
+        };
+        if !(200..300).contains(&answer.status) {
+            return Err(self.refused(&answer));
+        }
+        let parsed: AssumeRoleJson = serde_json::from_slice(&answer.body)
+            .map_err(|e| invalid(format!("the answer is not JSON ({})", e.classify_text())))?;
+        parsed
+            .credentials
+            .ok_or_else(|| invalid("the answer has no Credentials".into()))?
+            .into_temporary(invalid)
+    }
+
+    fn refused(&self, answer: &Answer) -> KmsError {
+        match decode_error(
+            &self.endpoint,
+            "",
+            answer.status,
+            answer.content_type.as_deref(),
+            answer.request_id.as_deref(),
+            &answer.body,
+        ) {
+            KmsError::Service {
+                endpoint,
+                secret_name,
+                http_status,
+                code,
+                message,
+                request_id,
+                details,
+            } => KmsError::Service {
+                endpoint,
+                secret_name,
+                http_status,
+                message: format!(
+                    "STS AssumeRole of {} with AccessKey {} failed: {message}",
+                    self.role_arn,
+                    self.caller.access_key_id()
+                ),
+                code,
+                request_id,
+                details,
+            },
+            other => other,
+        }
+    }
+}
+
+/// The ECS instance metadata service: IMDSv2 token first, IMDSv1 when the token call fails.
+struct EcsMetadata {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    endpoint: String,
+    role_name: Option<String>,
+    max_response_bytes: usize,
+}
+
+const CREDENTIALS_PATH: &str = "latest/meta-data/ram/security-credentials/";
+
+impl EcsMetadata {
+    async fn fetch(&self) -> Result<Temporary, KmsError> {
+        let token = self.token().await;
+        let role = match &self.role_name {
+            Some(role) => role.clone(),
+            None => {
+                self.discover_role(token.as_ref().map(|t| t.as_str()))
+                    .await?
+            }
+        };
+        let path = format!("{CREDENTIALS_PATH}{}", percent_encode(&role));
+        let answer = self.get(&path, token.as_ref().map(|t| t.as_str())).await?;
+        let invalid = |detail: String| KmsError::InvalidResponse {
+            endpoint: self.endpoint.clone(),
+            http_status: answer.status,
+            detail: format!("ECS metadata credentials of role '{role}': {detail}"),
+        };
+        if !(200..300).contains(&answer.status) {
+            return Err(invalid(format!(
+                "HTTP {}; check credentials_role_name and that the role is attached to this instance",
+                answer.status
+            )));
+        }
+        let parsed: CredentialsJson = serde_json::from_slice(&answer.body)
+            .map_err(|e| invalid(format!("the answer is not JSON ({})", e.classify_text())))?;
+        if let Some(code) = parsed.code.as_deref().filter(|c| *c != "Success") {
+            return Err(invalid(format!("Code is '{code}', not 'Success'")));
+        }
+        parsed.into_temporary(invalid)
+    }
+
+    /// IMDSv2 session token; `None` (use IMDSv1) when the token endpoint fails.
+    async fn token(&self) -> Option<Zeroizing<String>> {
+        let url = self.url.join("latest/api/token").ok()?;
+        let request = self
+            .client
+            .put(url)
+            .header(
+                "X-aliyun-ecs-metadata-token-ttl-seconds",
+                METADATA_TOKEN_TTL_SECONDS.to_string(),
+            )
+            .header("content-length", "0");
+        match http::send(
+            request,
+            &self.endpoint,
+            "ECS metadata token",
+            "",
+            self.max_response_bytes,
+        )
+        .await
+        {
+            Ok(answer) if (200..300).contains(&answer.status) => {
+                let token = String::from_utf8(answer.body.to_vec()).ok()?;
+                let token = Zeroizing::new(token.trim().to_owned());
+                (!token.is_empty()).then_some(token)
+            }
+            Ok(answer) => {
+                tracing::debug!(
+                    endpoint = %self.endpoint,
+                    status = answer.status,
+                    "ECS metadata token (IMDSv2) refused; falling back to IMDSv1"
+                );
+                None
+            }
+            Err(error) => {
+                tracing::debug!(endpoint = %self.endpoint, error = %error,
+                    "ECS metadata token (IMDSv2) failed; falling back to IMDSv1");
+                None
+            }
+        }
+    }
+
+    async fn discover_role(&self, token: Option<&str>) -> Result<String, KmsError> {
+        let answer = self.get(CREDENTIALS_PATH, token).await?;
+        let invalid = |detail: String| {
+            KmsError::InvalidResponse {
+            endpoint: self.endpoint.clone(),
+            http_status: answer.status,
+            detail: format!(
+                "discovering the ECS RAM role: {detail}; set credentials_role_name, or attach a RAM role to this instance"
+            ),
+        }
+        };
+        if !(200..300).contains(&answer.status) {
+            return Err(invalid(format!("HTTP {}", answer.status)));
+        }
+        let text = std::str::from_utf8(&answer.body)
+            .map_err(|_| invalid("the role list is not UTF-8".into()))?;
+        let role = text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .ok_or_else(|| invalid("no role is attached".into()))?
+            .to_owned();
+        tracing::debug!(endpoint = %self.endpoint, role = %role, "discovered ECS RAM role");
+        Ok(role)
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> Result<Answer, KmsError> {
+        let url = self.url.join(path).map_err(|e| KmsError::Request {
+            endpoint: self.endpoint.clone(),
+            detail: format!("bad metadata path {path}: {e}"),
+        })?;
+        let mut request = self.client.get(url);
+        if let Some(token) = token {
+            request = request.header("X-aliyun-ecs-metadata-token", token);
+        }
+        http::send(
+            request,
+            &self.endpoint,
+            "ECS metadata service (is this an ECS instance with a RAM role?)",
+            "",
+            self.max_response_bytes,
+        )
+        .await
+    }
+}
+
+/// serde_json's error category without the message (which may quote the body).
+trait ClassifyText {
+    fn classify_text(&self) -> String;
+}
+
+impl ClassifyText for serde_json::Error {
+    fn classify_text(&self) -> String {
+        let category = match self.classify() {
+            serde_json::error::Category::Io => "I/O error",
+            serde_json::error::Category::Syntax => "syntax error",
+            serde_json::error::Category::Data => "unexpected type",
+            serde_json::error::Category::Eof => "truncated",
+        };
+        format!(
+            "{category} at line {} column {}",
+            self.line(),
+            self.column()
+        )
+    }
+}
