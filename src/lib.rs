@@ -26,6 +26,7 @@ pub mod cache;
 pub mod config;
 pub mod error;
 pub mod identity;
+pub mod integrations;
 pub mod kms;
 pub mod secret;
 

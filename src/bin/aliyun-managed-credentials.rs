@@ -1,0 +1,294 @@
+//! `aliyun-managed-credentials`: serve managed AccessKeys to apps in any language through the
+//! `ALIBABA_CLOUD_CREDENTIALS_URI` protocol of the official credential libraries, or print one.
+//!
+//! ```text
+//! aliyun-managed-credentials serve [--config FILE] [--secret NAME]... [--listen ADDR]
+//!     [--allow-non-loopback] [--token-file FILE] [--url-file FILE]
+//!     [--min-validity SECS] [--max-validity SECS]
+//! aliyun-managed-credentials get [--config FILE] [--secret NAME]
+//! ```
+//!
+//! Argument parsing uses `pico-args` (tiny, no dependencies) rather than clap, to keep the
+//! default build of the library light: the binary is built with the default `endpoint` feature.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use aliyun_managed_credentials::config::Config;
+use aliyun_managed_credentials::integrations::endpoint::{CredentialsEndpoint, EndpointConfig};
+use aliyun_managed_credentials::secret::format_date;
+use aliyun_managed_credentials::ManagedCredentialsProvider;
+use zeroize::Zeroizing;
+
+const USAGE: &str = "\
+aliyun-managed-credentials: managed Alibaba Cloud AccessKeys (KMS Secrets Manager) for any app
+
+USAGE:
+  aliyun-managed-credentials serve [OPTIONS]   serve keys at a local ALIBABA_CLOUD_CREDENTIALS_URI
+  aliyun-managed-credentials get   [OPTIONS]   print one key as credentials-URI JSON
+
+OPTIONS:
+  --config FILE          managed_credentials_providers.properties (default: $ALIYUN_MANAGED_CREDENTIALS_FILE,
+                         else ./managed_credentials_providers.properties)
+  --secret NAME          RAM-credential secret to serve (repeatable; default: secret_names of the file)
+  --listen ADDR          listen address (default 127.0.0.1:0, an ephemeral loopback port)
+  --allow-non-loopback   allow a non-loopback --listen address (protect the port yourself)
+  --token-file FILE      read the URL token from FILE (>= 32 chars of A-Za-z0-9-_), for a stable URL
+  --url-file FILE        also write the credentials URL to FILE (mode 0600)
+  --min-validity SECS    shortest Expiration handed out (default 1200)
+  --max-validity SECS    longest Expiration handed out (default 3600)
+  -h, --help             this help
+
+Set the printed URL as ALIBABA_CLOUD_CREDENTIALS_URI in the app's environment.
+";
+
+struct Options {
+    config: Option<PathBuf>,
+    secrets: Vec<String>,
+    listen: Option<SocketAddr>,
+    allow_non_loopback: bool,
+    token_file: Option<PathBuf>,
+    url_file: Option<PathBuf>,
+    min_validity: Option<u64>,
+    max_validity: Option<u64>,
+}
+
+fn parse(mut args: pico_args::Arguments) -> Result<Options, String> {
+    let opts = Options {
+        config: args.opt_value_from_str("--config").map_err(arg_error)?,
+        secrets: args.values_from_str("--secret").map_err(arg_error)?,
+        listen: args.opt_value_from_str("--listen").map_err(arg_error)?,
+        allow_non_loopback: args.contains("--allow-non-loopback"),
+        token_file: args.opt_value_from_str("--token-file").map_err(arg_error)?,
+        url_file: args.opt_value_from_str("--url-file").map_err(arg_error)?,
+        min_validity: args
+            .opt_value_from_str("--min-validity")
+            .map_err(arg_error)?,
+        max_validity: args
+            .opt_value_from_str("--max-validity")
+            .map_err(arg_error)?,
+    };
+    let rest = args.finish();
+    if !rest.is_empty() {
+        return Err(format!(
+            "unexpected arguments: {}",
+            rest.iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+    }
+    Ok(opts)
+}
+
+fn arg_error(e: pico_args::Error) -> String {
+    e.to_string()
+}
+
+fn main() -> ExitCode {
+    tracing_init();
+    let mut args = pico_args::Arguments::from_env();
+    if args.contains(["-h", "--help"]) {
+        print!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let command = match args.subcommand() {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("error: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let opts = match parse(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match command.as_str() {
+        "serve" => runtime.block_on(serve(opts)),
+        "get" => runtime.block_on(get(opts)),
+        other => {
+            eprintln!("error: unknown command '{other}' (expected serve or get)\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn tracing_init() {
+    // Logs go to stderr; stdout is reserved for the URL (serve) or the JSON (get). Level from
+    // RUST_LOG as a plain level (error|warn|info|debug|trace), default info.
+    let level = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| {
+            v.trim()
+                .parse::<tracing_subscriber::filter::LevelFilter>()
+                .ok()
+        })
+        .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn provider_and_secrets(
+    opts: &Options,
+) -> Result<(ManagedCredentialsProvider, Vec<String>), String> {
+    let config = match &opts.config {
+        Some(path) => Config::from_properties_file(path),
+        None => Config::from_default_location(),
+    }
+    .map_err(|e| e.to_string())?;
+    let mut secrets = opts.secrets.clone();
+    if secrets.is_empty() {
+        secrets = config.secret_names.clone();
+    }
+    if secrets.is_empty() {
+        return Err(
+            "no secret to serve: pass --secret NAME or set secret_names in the properties file"
+                .into(),
+        );
+    }
+    let provider = ManagedCredentialsProvider::builder()
+        .config(config)
+        .secret_names(secrets.clone())
+        .build()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((provider, secrets))
+}
+
+async fn get(opts: Options) -> Result<(), String> {
+    let (provider, secrets) = provider_and_secrets(&opts).await?;
+    let name = &secrets[0];
+    let creds = provider.credentials_provider(name.clone());
+    let key = provider
+        .get_access_key(name)
+        .await
+        .map_err(|e| e.to_string())?;
+    let policy = EndpointConfig::default().expiry;
+    let until = policy.valid_until(&key, creds.next_refresh(), SystemTime::now());
+    let doc = Zeroizing::new(
+        serde_json::to_string_pretty(&serde_json::json!({
+            "Code": "Success",
+            "AccessKeyId": key.access_key_id(),
+            "AccessKeySecret": key.access_key_secret(),
+            "SecurityToken": "",
+            "Expiration": format_date(until),
+            "LastUpdated": format_date(key.fetched_at()),
+        }))
+        .map_err(|e| e.to_string())?,
+    );
+    println!("{}", doc.as_str());
+    provider.close().await;
+    Ok(())
+}
+
+async fn serve(opts: Options) -> Result<(), String> {
+    let (provider, secrets) = provider_and_secrets(&opts).await?;
+    let mut config = EndpointConfig::default().allow_non_loopback(opts.allow_non_loopback);
+    if let Some(listen) = opts.listen {
+        config = config.listen(listen);
+    }
+    if let Some(path) = &opts.token_file {
+        let token = Zeroizing::new(
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("could not read --token-file {}: {e}", path.display()))?,
+        );
+        config = config.token(token.trim());
+    }
+    let mut expiry = config.expiry;
+    if let Some(s) = opts.min_validity {
+        expiry = expiry.min_validity(Duration::from_secs(s));
+    }
+    if let Some(s) = opts.max_validity {
+        expiry = expiry.max_validity(Duration::from_secs(s));
+    }
+    config = config.expiry(expiry);
+    let endpoint = CredentialsEndpoint::start(provider.clone(), secrets.clone(), config)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(path) = &opts.url_file {
+        write_private(path, &format!("{}\n", endpoint.url()))
+            .map_err(|e| format!("could not write --url-file {}: {e}", path.display()))?;
+    }
+    // Printed once: the URL is a capability (it carries the token).
+    println!("ALIBABA_CLOUD_CREDENTIALS_URI={}", endpoint.url());
+    for secret in secrets.iter().skip(1) {
+        println!("# {secret}: {}", endpoint.url_for(secret));
+    }
+    println!("# health: {}", endpoint.health_url());
+    wait_for_shutdown_signal().await;
+    tracing::info!("shutting down");
+    endpoint.shutdown().await;
+    provider.close().await;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)
+}
+
+async fn wait_for_shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,308 @@
+//! [`ProvideAccessKey`]: the one credentials trait every signer in this crate's integrations
+//! calls, and [`SecretCredentials`], the cheap per-secret handle that implements it over the
+//! shared cache of a [`ManagedCredentialsProvider`].
+//!
+//! ```no_run
+//! # async fn demo(provider: aliyun_managed_credentials::ManagedCredentialsProvider)
+//! # -> aliyun_managed_credentials::Result<()> {
+//! use aliyun_managed_credentials::integrations::ProvideAccessKey;
+//!
+//! let creds = provider.credentials_provider("acs/ram/user/app");
+//! let ak = creds.access_key().await?; // one snapshot: id and secret always belong together
+//! # let _ = ak;
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::watch;
+
+use crate::provider::RefreshOutcome;
+use crate::secret::AccessKey;
+use crate::{ManagedCredentialsProvider, Result};
+
+/// Something that hands out the current AccessKey of one managed secret.
+///
+/// Called per request by signers, so implementations must answer from memory when they can.
+/// Every call returns one immutable snapshot: never pair the id of one call with the secret of
+/// another (the official Java plugin's two-read bug, reference §c.8).
+pub trait ProvideAccessKey: Send + Sync + fmt::Debug {
+    /// The secret this provider is bound to.
+    fn secret_name(&self) -> &str;
+
+    /// The current AccessKey (cache hit: no I/O).
+    fn access_key(&self) -> impl Future<Output = Result<Arc<AccessKey>>> + Send;
+
+    /// Tells the provider that a service rejected `key` with `error_code`; see
+    /// [`ManagedCredentialsProvider::report_rejected`].
+    fn report_rejected(
+        &self,
+        key: &AccessKey,
+        error_code: &str,
+    ) -> impl Future<Output = RefreshOutcome> + Send;
+}
+
+/// How long adapters tell their consumers a key stays good (a synthetic expiry: managed
+/// AccessKeys have none of their own, and consumers such as reqsign keep a credential without
+/// expiry forever, so they would never see a rotation).
+///
+/// The reported expiry is the provider's next refresh point for the secret (also bounded by the
+/// key's `ExpireTimestamp`, and optionally by `NextRotationDate`), clamped into
+/// `[now + min_validity, now + max_validity]`; when the two bounds conflict the minimum wins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExpiryPolicy {
+    /// Never report less than this (default 5 min). Raise it to the longest presigned-URL
+    /// lifetime you sign: reqsign refuses to sign a URL that outlives its credential.
+    pub min_validity: Duration,
+    /// Never report more than this (default 1 h): bounds how long a consumer that caches the
+    /// credential keeps an old key after an early (forced or manual) rotation.
+    pub max_validity: Duration,
+    /// Also end the validity at the secret's `NextRotationDate` (default false; the credentials
+    /// endpoint turns it on so clients come back before the rotation).
+    pub before_rotation: bool,
+}
+
+impl Default for ExpiryPolicy {
+    fn default() -> Self {
+        Self {
+            min_validity: Duration::from_secs(5 * 60),
+            max_validity: Duration::from_secs(3600),
+            before_rotation: false,
+        }
+    }
+}
+
+impl ExpiryPolicy {
+    /// Sets [`min_validity`](Self::min_validity).
+    pub fn min_validity(mut self, d: Duration) -> Self {
+        self.min_validity = d;
+        self
+    }
+    /// Sets [`max_validity`](Self::max_validity).
+    pub fn max_validity(mut self, d: Duration) -> Self {
+        self.max_validity = d;
+        self
+    }
+    /// Sets [`before_rotation`](Self::before_rotation).
+    pub fn before_rotation(mut self, yes: bool) -> Self {
+        self.before_rotation = yes;
+        self
+    }
+
+    /// The synthetic expiry of `key` at `now`, given the provider's next scheduled refresh.
+    pub fn valid_until(
+        &self,
+        key: &AccessKey,
+        next_refresh: Option<SystemTime>,
+        now: SystemTime,
+    ) -> SystemTime {
+        let rotation = key
+            .next_rotation()
+            .filter(|_| self.before_rotation)
+            .filter(|t| *t > now);
+        let point = [next_refresh, key.expire_time(), rotation]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(now + self.max_validity);
+        point
+            .min(now + self.max_validity)
+            .max(now + self.min_validity)
+    }
+}
+
+/// A cheap, cloneable handle bound to one secret of a [`ManagedCredentialsProvider`]. All
+/// handles and adapters built from one provider share its cache, its single-flight fetches and
+/// its forced-refresh rate limit.
+#[derive(Clone)]
+pub struct SecretCredentials {
+    provider: ManagedCredentialsProvider,
+    name: Arc<str>,
+    expiry: ExpiryPolicy,
+    /// Serializes rejection reports of this handle and its clones: when many in-flight calls
+    /// fail with the same old key, the first report's forced refresh answers all the others
+    /// (they then find a different key current and take no forced-refresh token).
+    reports: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl fmt::Debug for SecretCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretCredentials")
+            .field("secret_name", &self.name)
+            .field("expiry", &self.expiry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ManagedCredentialsProvider {
+    /// A handle bound to the RAM-credential secret `name`, implementing [`ProvideAccessKey`]
+    /// (and, behind cargo features, the credential traits of reqsign, ossify and the OSS SDK v2).
+    /// Cheap: no I/O until the first key is needed.
+    pub fn credentials_provider(&self, name: impl Into<String>) -> SecretCredentials {
+        SecretCredentials {
+            provider: self.clone(),
+            name: Arc::from(name.into()),
+            expiry: ExpiryPolicy::default(),
+            reports: Arc::default(),
+        }
+    }
+}
+
+impl SecretCredentials {
+    /// Replaces the synthetic-expiry policy reported to adapters.
+    pub fn with_expiry_policy(mut self, policy: ExpiryPolicy) -> Self {
+        self.expiry = policy;
+        self
+    }
+
+    /// The synthetic-expiry policy.
+    pub fn expiry_policy(&self) -> &ExpiryPolicy {
+        &self.expiry
+    }
+
+    /// The provider behind this handle.
+    pub fn provider(&self) -> &ManagedCredentialsProvider {
+        &self.provider
+    }
+
+    /// The cached key if a usable one is cached; never does I/O or waits.
+    pub fn cached(&self) -> Option<Result<Arc<AccessKey>>> {
+        self.provider.cached_access_key(&self.name)
+    }
+
+    /// A receiver that always holds the current key and is notified on every new one
+    /// (push-style consumers such as `rusty-oss`'s `RotatingCredentials`).
+    pub async fn subscribe(&self) -> Result<watch::Receiver<Arc<AccessKey>>> {
+        self.provider.subscribe(&self.name).await
+    }
+
+    /// The provider's next scheduled refresh of this secret, if one is scheduled.
+    pub fn next_refresh(&self) -> Option<SystemTime> {
+        self.provider
+            .health()
+            .secrets
+            .into_iter()
+            .find(|s| *s.name == *self.name)
+            .and_then(|s| s.next_refresh)
+    }
+
+    /// The synthetic expiry to report for `key` now (see [`ExpiryPolicy`]).
+    pub fn valid_until(&self, key: &AccessKey) -> SystemTime {
+        self.expiry
+            .valid_until(key, self.next_refresh(), SystemTime::now())
+    }
+}
+
+impl ProvideAccessKey for SecretCredentials {
+    fn secret_name(&self) -> &str {
+        &self.name
+    }
+
+    fn access_key(&self) -> impl Future<Output = Result<Arc<AccessKey>>> + Send {
+        self.provider.get_access_key(&self.name)
+    }
+
+    async fn report_rejected(&self, key: &AccessKey, error_code: &str) -> RefreshOutcome {
+        let _serialized = self.reports.lock().await;
+        self.provider
+            .report_rejected(&self.name, key, error_code)
+            .await
+    }
+}
+
+impl<T: ProvideAccessKey> ProvideAccessKey for Arc<T> {
+    fn secret_name(&self) -> &str {
+        (**self).secret_name()
+    }
+    fn access_key(&self) -> impl Future<Output = Result<Arc<AccessKey>>> + Send {
+        (**self).access_key()
+    }
+    fn report_rejected(
+        &self,
+        key: &AccessKey,
+        error_code: &str,
+    ) -> impl Future<Output = RefreshOutcome> + Send {
+        (**self).report_rejected(key, error_code)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::config::SecretString;
+    use crate::kms::SecretValue;
+    use crate::secret::{format_date, Secret};
+
+    pub(crate) fn key(
+        id: &str,
+        next_rotation: Option<SystemTime>,
+        expire: Option<SystemTime>,
+    ) -> AccessKey {
+        let mut data = format!(r#"{{"AccessKeyId":"{id}","AccessKeySecret":"s-{id}""#);
+        if let Some(e) = expire {
+            data.push_str(&format!(r#","ExpireTimestamp":"{}""#, format_date(e)));
+        }
+        data.push('}');
+        let value = SecretValue {
+            secret_name: "acs/ram/user/app".into(),
+            secret_type: "RAMCredentials".into(),
+            secret_data: SecretString::new(data),
+            secret_data_type: "text".into(),
+            version_stages: vec!["ACSCurrent".into()],
+            version_id: "v1".into(),
+            create_time: String::new(),
+            request_id: "r".into(),
+            last_rotation_date: String::new(),
+            next_rotation_date: next_rotation.map(format_date).unwrap_or_default(),
+            extended_config: r#"{"SecretSubType":"RamUserAccessKey"}"#.into(),
+            automatic_rotation: "Enabled".into(),
+            rotation_interval: "604800s".into(),
+        };
+        let secret = Secret::from_value(&value, SystemTime::UNIX_EPOCH).unwrap();
+        AccessKey::from_secret(&secret).unwrap()
+    }
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
+    }
+
+    const MIN: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn valid_until_is_the_next_refresh_clamped_to_min_and_max() {
+        let now = at(0);
+        let p = ExpiryPolicy::default()
+            .min_validity(Duration::from_secs(300))
+            .max_validity(Duration::from_secs(3600));
+        let k = key("A", Some(at(1800)), None);
+        assert_eq!(p.valid_until(&k, Some(at(2000)), now), at(2000));
+        assert_eq!(p.valid_until(&k, Some(at(100)), now), at(300), "min wins");
+        assert_eq!(p.valid_until(&k, Some(at(9000)), now), at(3600), "max caps");
+        assert_eq!(p.valid_until(&k, None, now), at(3600), "nothing scheduled");
+        let long = p.min_validity(Duration::from_secs(7200));
+        assert_eq!(
+            long.valid_until(&k, Some(at(100)), now),
+            at(7200),
+            "min beats max"
+        );
+    }
+
+    #[test]
+    fn before_rotation_and_expire_timestamp_bound_the_validity() {
+        let now = at(0);
+        let p = ExpiryPolicy::default().min_validity(MIN);
+        let k = key("A", Some(at(1200)), None);
+        assert_eq!(p.valid_until(&k, Some(at(2000)), now), at(2000));
+        let p = p.before_rotation(true);
+        assert_eq!(p.valid_until(&k, Some(at(2000)), now), at(1200));
+        // A rotation date in the past (rotation done, not yet fetched) does not count.
+        let past = key("A", Some(SystemTime::UNIX_EPOCH), None);
+        assert_eq!(p.valid_until(&past, Some(at(2000)), now), at(2000));
+        let expiring = key("A", None, Some(at(900)));
+        assert_eq!(p.valid_until(&expiring, Some(at(2000)), now), at(900));
+    }
+}

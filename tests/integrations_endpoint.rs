@@ -1,0 +1,279 @@
+//! The local credentials endpoint (ALIBABA_CLOUD_CREDENTIALS_URI format) served from a provider
+//! backed by LocalKms: the JSON document, the capability token, Expiration before the next
+//! rotation, loopback-only binding, stale flag in health, shutdown; the binary on SIGTERM; and,
+//! opt-in, the official Python `alibabacloud-credentials` package reading through it.
+
+mod integrations_support;
+
+use std::time::{Duration, SystemTime};
+
+use aliyun_managed_credentials::integrations::endpoint::{
+    CredentialsEndpoint, EndpointConfig, EndpointError,
+};
+use aliyun_managed_credentials::secret::parse_date;
+use aliyun_managed_credentials::testing::Fault;
+use integrations_support::{http_get, Setup, SECRET};
+
+async fn start(setup: &Setup) -> CredentialsEndpoint {
+    CredentialsEndpoint::start(
+        setup.provider.clone(),
+        vec![SECRET.to_owned()],
+        EndpointConfig::default(),
+    )
+    .await
+    .expect("endpoint starts")
+}
+
+fn path_of(url: &str) -> String {
+    let rest = url.strip_prefix("http://").unwrap();
+    rest[rest.find('/').unwrap()..].to_owned()
+}
+
+fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+fn expiration(doc: &serde_json::Value) -> SystemTime {
+    let text = doc["Expiration"].as_str().unwrap();
+    assert_eq!(text.len(), 20, "YYYY-MM-DDThh:mm:ssZ: {text}");
+    assert!(text.ends_with('Z') && text.as_bytes()[10] == b'T', "{text}");
+    parse_date("t", "Expiration", text).unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn serves_the_managed_key_in_the_credentials_uri_format() {
+    let setup = Setup::new().await;
+    let ep = start(&setup).await;
+    let (status, body) = http_get(ep.local_addr(), &path_of(&ep.url())).await;
+    assert_eq!(status, 200, "{body}");
+    let doc = json(&body);
+    let pair = setup.kms.current_access_key(SECRET);
+    assert_eq!(doc["Code"], "Success");
+    assert_eq!(doc["AccessKeyId"], pair.access_key_id.as_str());
+    assert_eq!(doc["AccessKeySecret"], pair.access_key_secret.as_str());
+    assert_eq!(doc["SecurityToken"], "");
+    let exp = expiration(&doc);
+    let now = SystemTime::now();
+    // Default policy: at least 20 min (Python/Java re-fetch 15 min before), at most 1 h.
+    assert!(exp >= now + Duration::from_secs(20 * 60 - 5), "{doc}");
+    assert!(exp <= now + Duration::from_secs(3600 + 1), "{doc}");
+
+    // Named form of the URL, and the switch after a rotation.
+    let new = setup.rotate_and_revoke();
+    setup.provider.refresh_now(SECRET).await.unwrap();
+    let (status, body) = http_get(ep.local_addr(), &path_of(&ep.url_for(SECRET))).await;
+    assert_eq!(status, 200);
+    assert_eq!(json(&body)["AccessKeyId"], new.as_str());
+    ep.shutdown().await;
+}
+
+#[tokio::test]
+async fn everything_without_the_token_is_404() {
+    let setup = Setup::new().await;
+    let ep = start(&setup).await;
+    let good = path_of(&ep.url());
+    let token = good.split('/').nth(1).unwrap().to_owned();
+    assert!(token.len() >= 43, "256-bit token: {token}");
+    let mut flipped = token.clone().into_bytes();
+    flipped[0] = if flipped[0] == b'A' { b'B' } else { b'A' };
+    let flipped = String::from_utf8(flipped).unwrap();
+    let pair = setup.kms.current_access_key(SECRET);
+    for path in [
+        "/".to_owned(),
+        "/credentials".to_owned(),
+        "/latest/meta-data/ram/security-credentials/".to_owned(),
+        format!("/{flipped}/credentials"),
+        format!("/{token}x/credentials"),
+        format!("/{}/credentials", &token[..token.len() - 1]),
+        format!("/{token}"),
+        format!("/{token}/"),
+        format!("/{token}/credentials/acs/ram/user/other"),
+        format!("/x/{token}/credentials"),
+    ] {
+        let (status, body) = http_get(ep.local_addr(), &path).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert!(!body.contains(&pair.access_key_id), "{path}");
+    }
+    let (status, _) = http_get(ep.local_addr(), &good).await;
+    assert_eq!(status, 200);
+    ep.shutdown().await;
+}
+
+#[tokio::test]
+async fn expiration_comes_before_the_next_rotation() {
+    let setup = Setup::new().await;
+    let rotation = SystemTime::now() + Duration::from_secs(30 * 60);
+    setup.kms.set_next_rotation(SECRET, rotation);
+    setup.provider.refresh_now(SECRET).await.unwrap();
+    let ep = start(&setup).await;
+    let (_, body) = http_get(ep.local_addr(), &path_of(&ep.url())).await;
+    let exp = expiration(&json(&body));
+    assert!(
+        exp <= rotation,
+        "Expiration {exp:?} after rotation {rotation:?}"
+    );
+    assert!(exp >= SystemTime::now() + Duration::from_secs(20 * 60 - 5));
+    ep.shutdown().await;
+}
+
+#[tokio::test]
+async fn binds_loopback_only_unless_allowed() {
+    let setup = Setup::new().await;
+    let ep = start(&setup).await;
+    assert!(ep.local_addr().ip().is_loopback());
+    assert!(ep.url().starts_with("http://127.0.0.1:"));
+    ep.shutdown().await;
+
+    let err = CredentialsEndpoint::start(
+        setup.provider.clone(),
+        vec![SECRET.to_owned()],
+        EndpointConfig::default().listen("0.0.0.0:0".parse().unwrap()),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, EndpointError::NonLoopback { .. }), "{err}");
+    assert!(err.to_string().contains("--allow-non-loopback"), "{err}");
+
+    let err = CredentialsEndpoint::start(setup.provider.clone(), vec![], EndpointConfig::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EndpointError::NoSecrets), "{err}");
+}
+
+#[tokio::test]
+async fn a_stale_served_key_is_flagged_in_health() {
+    let setup = Setup::new().await;
+    let ep = start(&setup).await;
+    let health = path_of(&ep.health_url());
+    let (status, body) = http_get(ep.local_addr(), &path_of(&ep.url())).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http_get(ep.local_addr(), &health).await;
+    assert_eq!(status, 200, "{body}");
+    let h = json(&body);
+    assert_eq!(h["healthy"], true);
+    assert_eq!(h["secrets"][0]["stale_served"], false);
+
+    setup.kms.set_fault_always(Some(Fault::Error {
+        http_status: 403,
+        code: "Forbidden.NoPermission".into(),
+        message: "denied".into(),
+    }));
+    assert!(setup.provider.refresh_now(SECRET).await.is_err());
+    let (status, body) = http_get(ep.local_addr(), &path_of(&ep.url())).await;
+    assert_eq!(status, 200, "the old key is still served: {body}");
+    let (status, body) = http_get(ep.local_addr(), &health).await;
+    assert_eq!(status, 503, "{body}");
+    let h = json(&body);
+    assert_eq!(h["healthy"], false);
+    assert_eq!(h["secrets"][0]["stale"], true);
+    assert_eq!(h["secrets"][0]["stale_served"], true);
+    assert_eq!(h["secrets"][0]["served_stale"], 1);
+    assert!(!body.contains(&setup.kms.current_access_key(SECRET).access_key_secret));
+    ep.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_stops_listening() {
+    let setup = Setup::new().await;
+    let ep = start(&setup).await;
+    let addr = ep.local_addr();
+    ep.shutdown().await;
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+/// The binary: `serve` prints the URL once, serves it, and exits 0 on SIGTERM.
+#[cfg(all(unix, feature = "cli"))]
+#[tokio::test]
+async fn binary_serves_and_exits_cleanly_on_sigterm() {
+    use tokio::io::AsyncBufReadExt;
+    let setup = Setup::new().await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_aliyun-managed-credentials"))
+        .args(["serve", "--secret", SECRET, "--config"])
+        .arg(&setup.ap.properties_file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("URL printed")
+        .unwrap()
+        .unwrap();
+    let url = first
+        .strip_prefix("ALIBABA_CLOUD_CREDENTIALS_URI=")
+        .unwrap_or_else(|| panic!("{first}"));
+    let addr = url
+        .strip_prefix("http://")
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
+    let (status, body) = http_get(addr.parse().unwrap(), &path_of(url)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        json(&body)["AccessKeyId"],
+        setup.kms.current_access_key(SECRET).access_key_id.as_str()
+    );
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+/// Opt-in: `ALIYUN_MC_TEST_PYTHON=/path/to/python` with `alibabacloud-credentials` installed
+/// (`python -m venv v && v/bin/pip install alibabacloud-credentials`). The official client's
+/// default chain reads our endpoint through ALIBABA_CLOUD_CREDENTIALS_URI.
+#[tokio::test]
+async fn official_python_client_reads_the_endpoint() {
+    let Ok(python) = std::env::var("ALIYUN_MC_TEST_PYTHON") else {
+        eprintln!("skipped: set ALIYUN_MC_TEST_PYTHON to a python with alibabacloud-credentials");
+        return;
+    };
+    let setup = Setup::new().await;
+    let ep = start(&setup).await;
+    let script = r#"
+import json
+from alibabacloud_credentials.client import Client
+c = Client()
+m = c.get_credential()
+print(json.dumps({"id": m.access_key_id, "secret": m.access_key_secret,
+                  "token": m.security_token, "type": m.type, "provider": m.provider_name}))
+"#;
+    let out = tokio::process::Command::new(python)
+        .args(["-c", script])
+        .env("ALIBABA_CLOUD_CREDENTIALS_URI", ep.url())
+        // Keep the default chain on loopback: no ECS metadata probe, no profile files.
+        .env("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
+        .env("ALIBABA_CLOUD_CREDENTIALS_FILE", "/nonexistent")
+        .env("ALIBABA_CLOUD_CONFIG_FILE", "/nonexistent")
+        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
+        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+        .env_remove("ALIBABA_CLOUD_PROFILE")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = json(String::from_utf8_lossy(&out.stdout).trim());
+    let pair = setup.kms.current_access_key(SECRET);
+    assert_eq!(doc["id"], pair.access_key_id.as_str());
+    assert_eq!(doc["secret"], pair.access_key_secret.as_str());
+    assert_eq!(doc["token"], "");
+    assert!(
+        doc["provider"].as_str().unwrap().contains("credential_uri"),
+        "{doc}"
+    );
+    ep.shutdown().await;
+}
