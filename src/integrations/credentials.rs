@@ -123,10 +123,6 @@ pub struct SecretCredentials {
     provider: ManagedCredentialsProvider,
     name: Arc<str>,
     expiry: ExpiryPolicy,
-    /// Serializes rejection reports of this handle and its clones: when many in-flight calls
-    /// fail with the same old key, the first report's forced refresh answers all the others
-    /// (they then find a different key current and take no forced-refresh token).
-    reports: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl fmt::Debug for SecretCredentials {
@@ -147,7 +143,6 @@ impl ManagedCredentialsProvider {
             provider: self.clone(),
             name: Arc::from(name.into()),
             expiry: ExpiryPolicy::default(),
-            reports: Arc::default(),
         }
     }
 }
@@ -206,8 +201,9 @@ impl ProvideAccessKey for SecretCredentials {
         self.provider.get_access_key(&self.name)
     }
 
+    // Concurrent reports of one dead key share one forced refresh inside the provider, so no
+    // serialization is needed here.
     async fn report_rejected(&self, key: &AccessKey, error_code: &str) -> RefreshOutcome {
-        let _serialized = self.reports.lock().await;
         self.provider
             .report_rejected(&self.name, key, error_code)
             .await
