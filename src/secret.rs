@@ -461,11 +461,13 @@ fn parse_epoch_seconds(
         serde_json::Value::Null => return Ok(None),
         _ => None,
     };
-    secs.map(|s| Some(SystemTime::UNIX_EPOCH + Duration::from_secs(s)))
+    // `checked_add`: a huge number from the wire must be an error, not an overflow panic.
+    secs.and_then(|s| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(s)))
+        .map(Some)
         .ok_or_else(|| SecretError::InvalidField {
             secret_name: secret_name.to_owned(),
             field,
-            detail: "expected epoch seconds".into(),
+            detail: "expected epoch seconds (a whole number, at most year 9999)".into(),
         })
 }
 
@@ -630,5 +632,32 @@ mod tests {
             AccessKey::from_secret(&secret),
             Err(SecretError::NotAccessKey { .. })
         ));
+    }
+
+    /// Review finding: `UNIX_EPOCH + u64::MAX s` panicked (SystemTime overflow) on a hostile
+    /// `scheduleRotateTimestamp`; it is now a typed error naming the field.
+    #[test]
+    fn huge_epoch_seconds_are_an_error_not_a_panic() {
+        for ts in ["18446744073709551615", "\"18446744073709551615\""] {
+            let v = value(
+                "n",
+                &format!(
+                    r#"{{"AccessKeyId":"a","AccessKeySecret":"topsecret","scheduleRotateTimestamp":{ts}}}"#
+                ),
+            );
+            let secret = Secret::from_value(&v, SystemTime::UNIX_EPOCH).unwrap();
+            let e = AccessKey::from_secret(&secret).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    SecretError::InvalidField {
+                        field: "scheduleRotateTimestamp",
+                        ..
+                    }
+                ),
+                "{e:?}"
+            );
+            assert!(!e.to_string().contains("topsecret"), "{e}");
+        }
     }
 }

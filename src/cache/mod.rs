@@ -511,7 +511,7 @@ impl Cache {
         schedule.last_error = Some(error.to_string());
         if has_value && !matches!(error, FetchError::Closed) {
             let delay = schedule::retry_delay(&self.refresh, schedule.failures, &mut rand::rng());
-            schedule.next_refresh = Some(now + delay);
+            schedule.next_refresh = Some(schedule::later(now, delay));
             tracing::warn!(
                 secret = %slot.name,
                 failures = schedule.failures,

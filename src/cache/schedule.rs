@@ -85,20 +85,20 @@ pub fn next_refresh(
     input: &ScheduleInput,
     jitter: Duration,
 ) -> SystemTime {
-    let mut at = now + config.max_interval + jitter;
+    let mut at = later(now, config.max_interval.saturating_add(jitter));
     if let Some(interval) = input.refresh_interval.filter(|i| !i.is_zero()) {
-        at = at.min(now + interval + jitter);
+        at = at.min(later(now, interval.saturating_add(jitter)));
     }
     if let Some(nrd) = input.next_rotation.filter(|nrd| *nrd > now) {
-        at = at.min(nrd + config.rotation_delay + jitter);
+        at = at.min(later(nrd, config.rotation_delay.saturating_add(jitter)));
     }
     if let Some(expire) = input.expire {
         let ahead = expire
-            .checked_sub(config.expiry_buffer + jitter)
+            .checked_sub(config.expiry_buffer.saturating_add(jitter))
             .filter(|t| *t > now)
             .unwrap_or_else(|| {
                 let left = expire.duration_since(now).unwrap_or(Duration::ZERO);
-                now + (left / 2).max(Duration::from_secs(1))
+                later(now, (left / 2).max(Duration::from_secs(1)))
             });
         at = at.min(ahead);
     }
@@ -121,7 +121,16 @@ pub fn hard_expiry(
     fetched_at: SystemTime,
     expire: Option<SystemTime>,
 ) -> SystemTime {
-    expire.unwrap_or(fetched_at + config.max_staleness)
+    expire.unwrap_or_else(|| later(fetched_at, config.max_staleness))
+}
+
+/// `t + d`, saturating at the year 9999 instead of panicking: `refreshInterval` and the
+/// configured durations can be any `u64`, and `SystemTime + Duration` panics on overflow.
+pub fn later(t: SystemTime, d: Duration) -> SystemTime {
+    // 9999-12-31T23:59:59Z, representable by `SystemTime` on every platform.
+    const FAR_FUTURE_SECS: u64 = 253_402_300_799;
+    let far = SystemTime::UNIX_EPOCH + Duration::from_secs(FAR_FUTURE_SECS);
+    t.checked_add(d).unwrap_or(far.max(t))
 }
 
 /// Wait before background retry number `failures` (1-based) after failed refreshes: capped
@@ -303,5 +312,39 @@ mod tests {
             let ceiling = config.retry_base * 2u32.saturating_pow(failures - 1);
             assert!(d <= ceiling.min(config.retry_max));
         }
+    }
+
+    /// Review finding: `now + refreshInterval` with `refreshInterval` = u64::MAX seconds (from
+    /// secret data) panicked; it now saturates and the 6 h floor still wins.
+    #[test]
+    fn huge_durations_saturate_instead_of_panicking() {
+        let config = RefreshConfig::default();
+        let now = date("2024-02-01T08:00:00Z");
+        let input = ScheduleInput {
+            refresh_interval: Some(Duration::from_secs(u64::MAX)),
+            next_rotation: Some(later(now, Duration::from_secs(u64::MAX))),
+            ..Default::default()
+        };
+        let at = next_refresh(&config, now, &input, Duration::MAX);
+        assert!(at > now);
+        let at = next_refresh(&config, now, &input, Duration::ZERO);
+        assert_eq!(at, now + config.max_interval);
+
+        let huge = RefreshConfig {
+            max_interval: Duration::MAX,
+            max_staleness: Duration::MAX,
+            rotation_delay: Duration::MAX,
+            ..RefreshConfig::default()
+        };
+        assert!(next_refresh(&huge, now, &input, Duration::MAX) > now);
+        assert!(hard_expiry(&huge, now, None) > now);
+        assert_eq!(
+            later(now, Duration::from_secs(60)),
+            now + Duration::from_secs(60)
+        );
+        assert_eq!(
+            later(now, Duration::MAX),
+            later(now, Duration::from_secs(u64::MAX))
+        );
     }
 }

@@ -20,6 +20,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
+use crate::cache::schedule::later;
 use crate::provider::RefreshOutcome;
 use crate::secret::AccessKey;
 use crate::{ManagedCredentialsProvider, Result};
@@ -108,10 +109,10 @@ impl ExpiryPolicy {
             .into_iter()
             .flatten()
             .min()
-            .unwrap_or(now + self.max_validity);
+            .unwrap_or_else(|| later(now, self.max_validity));
         point
-            .min(now + self.max_validity)
-            .max(now + self.min_validity)
+            .min(later(now, self.max_validity))
+            .max(later(now, self.min_validity))
     }
 }
 
@@ -285,6 +286,18 @@ pub(crate) mod tests {
             at(7200),
             "min beats max"
         );
+    }
+
+    /// Review finding: `now + max_validity` panicked for `--max-validity 18446744073709551615`
+    /// (the CLI parses any u64); the bounds now saturate.
+    #[test]
+    fn huge_validity_bounds_do_not_panic() {
+        let now = at(0);
+        let k = key("A", None, None);
+        let p = ExpiryPolicy::default().max_validity(Duration::from_secs(u64::MAX));
+        assert!(p.valid_until(&k, None, now) > now);
+        let p = p.min_validity(Duration::MAX);
+        assert!(p.valid_until(&k, Some(at(10)), now) > at(10));
     }
 
     #[test]

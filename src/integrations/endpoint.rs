@@ -459,7 +459,7 @@ async fn credentials(state: &State, secret: &str) -> Response<Full<Bytes>> {
     let now = SystemTime::now();
     let until = if stale {
         // Serving an old key after failed refreshes: make clients come back as soon as allowed.
-        now + state.expiry.min_validity
+        crate::cache::schedule::later(now, state.expiry.min_validity)
     } else {
         state
             .expiry
