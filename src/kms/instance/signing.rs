@@ -24,7 +24,7 @@ pub const USER_AGENT: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PK
 
 /// A fully built and signed request: what goes on the wire, plus the intermediate values the
 /// conformance tests compare with the golden vectors.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SignedRequest {
     /// Protobuf `GetSecretValueRequest` bytes (the exact bytes hashed and sent).
     pub body: Vec<u8>,
@@ -95,6 +95,34 @@ pub fn string_to_sign(
     out
 }
 
+/// Redacts the `authorization` signature: replayed within the server's date window it would
+/// fetch the secret again, so it must not reach logs through `{:?}`.
+impl std::fmt::Debug for SignedRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    *n,
+                    if *n == "authorization" {
+                        "Bearer <redacted>"
+                    } else {
+                        v.as_str()
+                    },
+                )
+            })
+            .collect();
+        f.debug_struct("SignedRequest")
+            .field("body_len", &self.body.len())
+            .field("content_sha256", &self.content_sha256)
+            .field("string_to_sign", &self.string_to_sign)
+            .field("authorization", &"Bearer <redacted>")
+            .field("headers", &headers)
+            .finish()
+    }
+}
+
 /// Builds body, headers and signature for one attempt. `date` is an IMF-fixdate string
 /// (see [`http_date`]); every retry must call this again with a fresh date.
 pub fn build_request(
@@ -147,6 +175,26 @@ pub fn build_request(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_redacts_the_signature() {
+        let request = SignedRequest {
+            body: vec![1, 2, 3],
+            content_sha256: "AB".into(),
+            string_to_sign: "POST\nAB".into(),
+            authorization: "Bearer c2lnbmF0dXJlLXNlY3JldA==".into(),
+            headers: vec![
+                ("date", "D".into()),
+                ("authorization", "Bearer c2lnbmF0dXJlLXNlY3JldA==".into()),
+            ],
+        };
+        let shown = format!("{request:?}");
+        assert!(!shown.contains("c2lnbmF0dXJlLXNlY3JldA"), "{shown}");
+        assert!(
+            shown.contains("Bearer <redacted>") && shown.contains("\"D\""),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn string_to_sign_sorts_trims_and_ignores_other_headers() {
