@@ -495,7 +495,11 @@ impl<'a> Loader<'a> {
         let value: Value = serde_json::from_str(text).map_err(|e| ConfigError::InvalidJson {
             at: self.at(key),
             problem: format!(
-                "not valid JSON ({e}); the value must be a JSON list such as {example}"
+                // Position only: serde_json messages may quote the input (inline keys).
+                "not valid JSON ({:?} error at line {} column {}); the value must be a JSON list such as {example}",
+                e.classify(),
+                e.line(),
+                e.column()
             ),
         })?;
         match value {
