@@ -222,7 +222,8 @@ impl ManagedCredentialsProvider {
     }
 
     /// A receiver that always holds the current AccessKey of `name` and is notified on every
-    /// new key (push-style consumers). Fetches first if nothing is cached.
+    /// new key (push-style consumers). Fetches first if nothing is cached. `changed()` returns
+    /// an error once the provider is closed, so consumer loops end with it.
     pub async fn subscribe(&self, name: &str) -> Result<watch::Receiver<Arc<AccessKey>>> {
         let current = self.get_access_key(name).await?;
         Ok(self.cache.subscribe(name, current))

@@ -614,8 +614,7 @@ impl Cache {
 
     /// Stops the scheduler and any in-flight fetch; later reads fail with "closed".
     pub(crate) async fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
-        self.shutdown.send_replace(true);
+        self.close_now();
         let handle = self.scheduler.lock().ok().and_then(|mut h| h.take());
         if let Some(handle) = handle {
             let _ = handle.await;
@@ -626,6 +625,13 @@ impl Cache {
     pub(crate) fn close_now(&self) {
         self.closed.store(true, Ordering::SeqCst);
         self.shutdown.send_replace(true);
+        // Dropping the senders ends every `subscribe()` receiver's `changed()` loop, so push-style
+        // consumers (e.g. the rusty-oss task) stop with the provider.
+        for slot in self.slots.load().values() {
+            if let Ok(mut subscribers) = slot.subscribers.lock() {
+                subscribers.take();
+            }
+        }
     }
 }
 
