@@ -227,3 +227,48 @@ fn connection_dropped(error: &reqwest::Error) -> bool {
         }) || e.to_string().contains("connection closed")
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PEER: Peer<'static> = Peer {
+        endpoint: "kms.example:443",
+        what: "",
+        untrusted_hint: "set caFilePath to the instance CA",
+    };
+
+    #[test]
+    fn tls_hints_name_the_reason_and_the_fix() {
+        let unknown = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
+        let hint = PEER.tls_hint("kms.example", &unknown);
+        assert!(hint.contains("unknown issuer: set caFilePath"), "{hint}");
+
+        let name = rustls::Error::InvalidCertificate(CertificateError::NotValidForName);
+        let hint = PEER.tls_hint("kms.example", &name);
+        assert!(
+            hint.contains("name mismatch") && hint.contains("kms.example"),
+            "{hint}"
+        );
+
+        let expired = rustls::Error::InvalidCertificate(CertificateError::Expired);
+        assert!(PEER.tls_hint("h", &expired).contains("expired"));
+
+        let plain = Peer {
+            untrusted_hint: "",
+            ..PEER
+        };
+        assert_eq!(plain.tls_hint("h", &unknown), " (unknown issuer)");
+        assert_eq!(PEER.tls_hint("h", &rustls::Error::HandshakeNotComplete), "");
+    }
+
+    #[test]
+    fn chain_finds_rustls_errors_nested_in_io_errors() {
+        let tls = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
+        let outer = io::Error::other(io::Error::other(tls));
+        // rustls sits two io::Errors deep, reachable only through get_ref().
+        assert!(chain(&outer)
+            .into_iter()
+            .any(|e| e.downcast_ref::<rustls::Error>().is_some()));
+    }
+}
