@@ -8,6 +8,7 @@ use std::pin::Pin;
 use crate::config::{Endpoint, SecretString};
 
 pub mod gateway;
+mod http;
 pub mod instance;
 pub mod retry;
 

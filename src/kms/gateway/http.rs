@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by the gateway, STS and ECS-metadata calls: one rustls configuration
-//! (ring provider, public roots + `caFilePath`), reqwest clients built from it, capped body reads
-//! and the mapping of transport failures to [`TransportErrorKind`].
+//! (ring provider, public roots + `caFilePath`), reqwest clients built from it, and `send`. Error
+//! classification and capped body reads are shared with the instance client in
+//! [`crate::kms::http`].
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -11,7 +12,8 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
 use crate::config::{Endpoint, HttpConfig};
-use crate::kms::{KmsError, TransportErrorKind};
+use crate::kms::http::{flatten, Peer};
+use crate::kms::KmsError;
 
 /// `User-Agent` of every request this crate sends to Alibaba Cloud.
 pub(crate) const USER_AGENT: &str = concat!(
@@ -95,7 +97,7 @@ pub(crate) fn build_client(
     }
     builder
         .build()
-        .map_err(|e| format!("HTTP client setup failed: {}", error_chain(&e)))
+        .map_err(|e| format!("HTTP client setup failed: {}", flatten(&e)))
 }
 
 /// `https://host:port/` (IPv6 literals bracketed), validated by the URL parser.
@@ -125,111 +127,6 @@ pub(crate) fn base_url(scheme: &str, endpoint: &Endpoint) -> Result<reqwest::Url
     Ok(url)
 }
 
-/// Flattens an error and its sources into one line.
-pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        let s = e.to_string();
-        if !text.contains(&s) {
-            text.push_str(": ");
-            text.push_str(&s);
-        }
-        source = e.source();
-    }
-    text
-}
-
-/// Whether a rustls error is anywhere in the chain (directly or inside an `io::Error`). The
-/// connector layers in between do not all expose their cause as a typed source, so rustls'
-/// own wording is recognised too.
-fn is_tls_error(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current = Some(error);
-    while let Some(e) = current {
-        if e.downcast_ref::<rustls::Error>().is_some() {
-            return true;
-        }
-        let text = e.to_string();
-        if text.contains("invalid peer certificate")
-            || text.contains("peer sent no certificates")
-            || text.contains("received fatal alert")
-        {
-            return true;
-        }
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if io
-                .get_ref()
-                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
-            {
-                return true;
-            }
-        }
-        current = e.source();
-    }
-    false
-}
-
-/// Maps a reqwest failure to [`KmsError::Transport`]. `what` names the service
-/// ("KMS shared gateway", "STS", "ECS metadata service") and `hint` says how to fix TLS failures.
-pub(crate) fn transport_error(
-    endpoint: &str,
-    what: &str,
-    error: reqwest::Error,
-    tls_hint: &str,
-) -> KmsError {
-    // The URL carries the SecurityToken and signature: never put it in an error.
-    let error = &error.without_url();
-    let kind = if is_tls_error(error) {
-        TransportErrorKind::Tls
-    } else if error.is_timeout() {
-        TransportErrorKind::Timeout
-    } else if error.is_connect() {
-        TransportErrorKind::Connect
-    } else {
-        TransportErrorKind::Io
-    };
-    let mut detail = format!("{what}: {}", error_chain(error));
-    if kind == TransportErrorKind::Tls {
-        detail.push_str("; ");
-        detail.push_str(tls_hint);
-    }
-    KmsError::Transport {
-        endpoint: endpoint.to_owned(),
-        kind,
-        detail,
-    }
-}
-
-/// Why a body could not be read.
-pub(crate) enum BodyError {
-    /// Larger than the configured cap.
-    TooLarge,
-    /// The transfer failed.
-    Transport(reqwest::Error),
-}
-
-/// Reads a response body, refusing more than `max` bytes (checked against `Content-Length`
-/// first, then while streaming).
-pub(crate) async fn read_capped(
-    mut response: reqwest::Response,
-    max: usize,
-) -> Result<Vec<u8>, BodyError> {
-    if response
-        .content_length()
-        .is_some_and(|len| len > max as u64)
-    {
-        return Err(BodyError::TooLarge);
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
-        if body.len() + chunk.len() > max {
-            return Err(BodyError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
 /// A received answer: status, the headers we use, and the (capped) body.
 pub(crate) struct Answer {
     /// HTTP status.
@@ -242,7 +139,8 @@ pub(crate) struct Answer {
     pub body: zeroize::Zeroizing<Vec<u8>>,
 }
 
-/// Sends `request` and reads the answer, mapping failures to typed errors.
+/// Sends `request` and reads the answer (capped at `max_response_bytes`), mapping failures
+/// to typed errors through the shared [`Peer`].
 pub(crate) async fn send(
     request: reqwest::RequestBuilder,
     endpoint: &str,
@@ -250,10 +148,12 @@ pub(crate) async fn send(
     tls_hint: &str,
     max_response_bytes: usize,
 ) -> Result<Answer, KmsError> {
-    let response = request
-        .send()
-        .await
-        .map_err(|e| transport_error(endpoint, what, e, tls_hint))?;
+    let peer = Peer {
+        endpoint,
+        what,
+        untrusted_hint: tls_hint,
+    };
+    let response = request.send().await.map_err(|e| peer.transport_error(e))?;
     let status = response.status().as_u16();
     let header = |name: &str| {
         response
@@ -264,20 +164,7 @@ pub(crate) async fn send(
     };
     let content_type = header("content-type");
     let request_id = header("x-acs-request-id");
-    let body = match read_capped(response, max_response_bytes).await {
-        Ok(body) => zeroize::Zeroizing::new(body),
-        Err(BodyError::TooLarge) => {
-            return Err(KmsError::InvalidResponse {
-                endpoint: endpoint.to_owned(),
-                http_status: status,
-                detail: format!(
-                    "{what} sent an answer larger than max_response_bytes ({max_response_bytes} bytes); \
-                     raise max_response_bytes if this is expected"
-                ),
-            })
-        }
-        Err(BodyError::Transport(e)) => return Err(transport_error(endpoint, what, e, tls_hint)),
-    };
+    let body = peer.read_body(response, max_response_bytes).await?;
     Ok(Answer {
         status,
         content_type,

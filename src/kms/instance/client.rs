@@ -6,14 +6,13 @@ use std::time::SystemTime;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use tracing::Instrument;
-use zeroize::Zeroizing;
 
 use super::response::decode_response;
 use super::signing::{build_request, http_date};
 use super::tls::{client_config, TrustPolicy};
-use super::transport::transport_error;
 use crate::config::{Endpoint, HttpConfig, InstanceEndpointConfig};
 use crate::identity::{CaBundle, ClientKey};
+use crate::kms::http::Peer;
 use crate::kms::retry::with_retries;
 use crate::kms::{BoxFuture, GetSecretValueRequest, KmsClient, KmsError, SecretValue};
 
@@ -24,6 +23,10 @@ pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 /// ClientKey and trusting exactly the instance CA. Cheap to share (`Arc`) across tasks.
 pub struct InstanceClient {
     endpoint: Endpoint,
+    /// `endpoint` as text, for errors.
+    endpoint_text: String,
+    /// How to fix an untrusted server certificate, for TLS errors.
+    untrusted_hint: String,
     url: String,
     key: ClientKey,
     http: reqwest::Client,
@@ -113,6 +116,11 @@ impl InstanceClient {
             .map_err(|e| request_error(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
             url,
+            endpoint_text: endpoint.to_string(),
+            untrusted_hint: format!(
+                "the server certificate is not issued by the CA in caFilePath; use the PrivateKmsCA_<instanceId>.pem of the instance behind {}",
+                endpoint.host
+            ),
             endpoint,
             key,
             http: client,
@@ -166,6 +174,15 @@ impl InstanceClient {
         attempts.instrument(span.clone()).await
     }
 
+    /// This endpoint as the shared transport-error and body-reading code names it.
+    fn peer(&self) -> Peer<'_> {
+        Peer {
+            endpoint: &self.endpoint_text,
+            what: "",
+            untrusted_hint: &self.untrusted_hint,
+        }
+    }
+
     /// One signed request and its decoded answer.
     async fn attempt(&self, request: &GetSecretValueRequest) -> Result<SecretValue, KmsError> {
         let date = http_date((self.clock)());
@@ -187,14 +204,17 @@ impl InstanceClient {
             .body(signed.body)
             .send()
             .await
-            .map_err(|e| transport_error(&self.endpoint, &e))?;
+            .map_err(|e| self.peer().transport_error(e))?;
         let status = response.status().as_u16();
         let content_type = response
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = self.read_body(response, status).await?;
+        let body = self
+            .peer()
+            .read_body(response, self.config.max_response_bytes)
+            .await?;
         decode_response(
             status,
             content_type.as_deref(),
@@ -202,51 +222,6 @@ impl InstanceClient {
             &self.endpoint,
             &request.secret_name,
         )
-    }
-
-    /// Reads the body up to `max_response_bytes` into a zeroizing buffer: refuses a larger
-    /// `Content-Length` at once and stops streaming as soon as the cap is passed.
-    async fn read_body(
-        &self,
-        mut response: reqwest::Response,
-        status: u16,
-    ) -> Result<Zeroizing<Vec<u8>>, KmsError> {
-        let max = self.config.max_response_bytes;
-        let oversized = |seen: String| {
-            KmsError::InvalidResponse {
-            endpoint: self.endpoint.to_string(),
-            http_status: status,
-            detail: format!(
-                "response body {seen} is larger than the limit of {max} bytes; raise max_response_bytes if KMS really sends that much"
-            ),
-        }
-        };
-        let declared = response.content_length();
-        if let Some(len) = declared {
-            if len > max as u64 {
-                return Err(oversized(format!("(Content-Length {len})")));
-            }
-        }
-        let capacity = declared.map_or(0, |len| len as usize);
-        let mut body = Zeroizing::new(Vec::with_capacity(capacity));
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| transport_error(&self.endpoint, &e))?
-        {
-            let total = body.len() + chunk.len();
-            if total > max {
-                return Err(oversized(format!("(at least {total} bytes streamed)")));
-            }
-            if body.capacity() < total {
-                // Grow by hand so the old buffer is zeroized instead of freed with secret bytes.
-                let mut grown = Vec::with_capacity(total.max(body.len() * 2).min(max));
-                grown.extend_from_slice(&body);
-                body = Zeroizing::new(grown);
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
     }
 }
 

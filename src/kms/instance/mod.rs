@@ -11,7 +11,6 @@ pub mod proto;
 mod response;
 pub mod signing;
 mod tls;
-mod transport;
 
 pub use client::{Clock, InstanceClient};
 pub use response::decode_response;
