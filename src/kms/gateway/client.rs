@@ -247,37 +247,18 @@ fn with_secret_name(mut error: KmsError, name: &str) -> KmsError {
 /// `SignatureDoesNotMatch` messages quote the server's string-to-sign, which contains the
 /// `SecurityToken`: replace it with a verdict (like the Python core, which renames the code to
 /// `InvalidAccessKeySecret` when both strings are equal).
-fn explain_signature_mismatch(error: KmsError, ours: &str) -> KmsError {
-    match error {
-        KmsError::Service {
-            endpoint,
-            secret_name,
-            http_status,
-            code,
-            message,
-            request_id,
-            details,
-        } if message.contains(SERVER_STRING_TO_SIGN) => {
-            let (head, theirs) = message
-                .split_once(SERVER_STRING_TO_SIGN)
-                .unwrap_or((message.as_str(), ""));
+fn explain_signature_mismatch(mut error: KmsError, ours: &str) -> KmsError {
+    if let KmsError::Service { message, .. } = &mut error {
+        if let Some((head, theirs)) = message.split_once(SERVER_STRING_TO_SIGN) {
             let verdict = if theirs.trim() == ours {
                 "the server signed the same string as we did, so the AccessKey secret (or ClientKey) is wrong"
             } else {
                 "the server signed a different string than we did: a proxy may have rewritten the request"
             };
-            KmsError::Service {
-                message: format!("{}({verdict})", head.trim_end().to_owned() + " "),
-                endpoint,
-                secret_name,
-                http_status,
-                code,
-                request_id,
-                details,
-            }
+            *message = format!("{} ({verdict})", head.trim_end());
         }
-        other => other,
     }
+    error
 }
 
 #[cfg(test)]

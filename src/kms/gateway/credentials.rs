@@ -494,37 +494,22 @@ impl AssumeRole {
     }
 
     fn refused(&self, answer: &Answer) -> KmsError {
-        match decode_error(
+        let mut error = decode_error(
             &self.endpoint,
             "",
             answer.status,
             answer.content_type.as_deref(),
             answer.request_id.as_deref(),
             &answer.body,
-        ) {
-            KmsError::Service {
-                endpoint,
-                secret_name,
-                http_status,
-                code,
-                message,
-                request_id,
-                details,
-            } => KmsError::Service {
-                endpoint,
-                secret_name,
-                http_status,
-                message: format!(
-                    "STS AssumeRole of {} with AccessKey {} failed: {message}",
-                    self.role_arn,
-                    self.caller.access_key_id()
-                ),
-                code,
-                request_id,
-                details,
-            },
-            other => other,
+        );
+        if let KmsError::Service { message, .. } = &mut error {
+            *message = format!(
+                "STS AssumeRole of {} with AccessKey {} failed: {message}",
+                self.role_arn,
+                self.caller.access_key_id()
+            );
         }
+        error
     }
 }
 
