@@ -1,9 +1,10 @@
 //! Loading `managed_credentials_providers.properties` into `Config`: both official forms, every
 //! key, every error, the builder, and the example file at the repository root.
 
+mod log_capture;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aliyun_managed_credentials::config::{
@@ -39,32 +40,6 @@ fn env(name: &str) -> PasswordSource {
 
 fn file(path: &str) -> PasswordSource {
     PasswordSource::File(path.into())
-}
-
-/// Runs `f` with a subscriber that records every event as text.
-fn capture_logs<T>(f: impl FnOnce() -> T) -> (T, String) {
-    let buf = Arc::new(Mutex::new(Vec::<u8>::new()));
-    let writer = buf.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || LogWriter(writer.clone()))
-        .finish();
-    let out = tracing::subscriber::with_default(subscriber, f);
-    let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
-    (out, text)
-}
-
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogWriter {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(data);
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 const GW: &str = "cache_client_region_id=[{\"regionId\":\"cn-hangzhou\"}]\n";
@@ -326,7 +301,7 @@ fn defaults_when_keys_absent() {
 
 #[test]
 fn our_refresh_keys_win_over_mcp_keys() {
-    let (c, logs) = capture_logs(|| {
+    let (c, logs) = log_capture::capture_logs(|| {
         load(&format!("credentials_type=ecs_ram_role\n{GW}rotation_interval=1000\nrefresh_max_interval_ms=2000\n")).unwrap()
     });
     assert_eq!(c.refresh.max_interval, Duration::from_secs(2));
@@ -337,7 +312,7 @@ fn our_refresh_keys_win_over_mcp_keys() {
 
 #[test]
 fn unknown_keys_warn_with_suggestion() {
-    let (c, logs) = capture_logs(|| {
+    let (c, logs) = log_capture::capture_logs(|| {
         load(&format!(
             "credentials_type=ecs_ram_role\n{GW}secret_name=acs/x\ntotally_unrelated_key=1\ncredentials_access_secret=hidden-secret\n"
         ))
@@ -364,7 +339,7 @@ fn unknown_keys_warn_with_suggestion() {
 
 #[test]
 fn unknown_json_fields_warn_with_suggestion() {
-    let (_, logs) = capture_logs(|| {
+    let (_, logs) = log_capture::capture_logs(|| {
         load("credentials_type=ecs_ram_role\ncache_client_region_id=[{\"regionId\":\"cn-hangzhou\",\"VPC\":true}]\n").unwrap()
     });
     assert!(
@@ -858,7 +833,7 @@ fn builder_applies_the_same_validation() {
 fn example_file_at_repository_root_loads() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("managed_credentials_providers.properties.example");
-    let (c, logs) = capture_logs(|| Config::from_properties_file(&path).unwrap());
+    let (c, logs) = log_capture::capture_logs(|| Config::from_properties_file(&path).unwrap());
     assert!(
         !logs.contains("WARN"),
         "the example must not produce warnings:\n{logs}"

@@ -1,6 +1,6 @@
 //! The `.properties` parser: Java `Properties.load` semantics, typed errors, property tests.
 
-use std::sync::{Arc, Mutex};
+mod log_capture;
 
 use aliyun_managed_credentials::config::properties::{
     escape_key, escape_value, Properties, PropertiesError,
@@ -23,32 +23,6 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
-}
-
-/// Runs `f` with a subscriber that records every event as text.
-fn capture_logs<T>(f: impl FnOnce() -> T) -> (T, String) {
-    let buf = Arc::new(Mutex::new(Vec::<u8>::new()));
-    let writer = buf.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || LogWriter(writer.clone()))
-        .finish();
-    let out = tracing::subscriber::with_default(subscriber, f);
-    let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
-    (out, text)
-}
-
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogWriter {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(data);
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[test]
@@ -194,7 +168,7 @@ fn non_utf8_is_rejected_with_line() {
 
 #[test]
 fn duplicate_keys_last_wins_with_warning_naming_both_lines() {
-    let (props, logs) = capture_logs(|| {
+    let (props, logs) = log_capture::capture_logs(|| {
         Properties::parse("a=firstval\nb=2\n\na=secondval\n", "dup.properties").unwrap()
     });
     let a = props.get("a").unwrap();
