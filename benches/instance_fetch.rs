@@ -1,12 +1,11 @@
-//! One full `GetSecretValue` through the instance client against LocalKms on loopback: sign,
-//! HTTPS (kept-alive TLS connection) round trip, LocalKms's verification, decode.
+//! One full `GetSecretValue` against LocalKms on loopback through the public API
+//! (`refresh_now`, which always fetches): sign with the ClientKey, HTTPS round trip on a
+//! kept-alive TLS connection, LocalKms's verification, decode, and the cache update.
 //!
 //! `cargo bench --features test-util --bench instance_fetch -- --warm-up-time 1 --measurement-time 2`
 
-use aliyun_managed_credentials::config::HttpConfig;
-use aliyun_managed_credentials::kms::instance::InstanceClient;
-use aliyun_managed_credentials::kms::GetSecretValueRequest;
 use aliyun_managed_credentials::testing::LocalKms;
+use aliyun_managed_credentials::ManagedCredentialsProvider;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn bench(c: &mut Criterion) {
@@ -15,20 +14,27 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
-    let (kms, client) = runtime.block_on(async {
+    let (kms, provider) = runtime.block_on(async {
         let kms = LocalKms::start().await.expect("LocalKms");
         let ap = kms.issue_access_point(&["*"]);
         kms.put_ram_credential("acs/ram/user/app");
-        let client =
-            InstanceClient::new(&kms.instance_config(&ap), &HttpConfig::default()).expect("client");
-        (kms, client)
+        let provider = ManagedCredentialsProvider::from_properties_file(&ap.properties_file)
+            .await
+            .expect("provider");
+        (kms, provider)
     });
-    let request = GetSecretValueRequest::current("acs/ram/user/app");
     c.bench_function("instance/fetch_localkms_loopback", |b| {
-        b.to_async(&runtime)
-            .iter(|| async { client.fetch(&request).await.expect("fetch") })
+        b.to_async(&runtime).iter(|| async {
+            provider
+                .refresh_now("acs/ram/user/app")
+                .await
+                .expect("fetch")
+        })
     });
-    runtime.block_on(kms.shutdown());
+    runtime.block_on(async {
+        provider.close().await;
+        kms.shutdown().await;
+    });
 }
 
 criterion_group!(benches, bench);

@@ -95,7 +95,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let endpoint = kms.endpoint();
     let info = serde_json::json!({
-        "endpoint": endpoint.authority(),
+        "endpoint": endpoint.to_string(),
         "host": endpoint.host,
         "port": endpoint.port,
         "connect_to": kms.addr().to_string(),
@@ -113,7 +113,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "LocalKms listening on {} as {}",
         kms.addr(),
-        endpoint.authority()
+        endpoint.to_string()
     );
     println!("  CA file:         {}", kms.ca_file().display());
     println!(

@@ -62,7 +62,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ak.access_key_id(),
         masked(ak.access_key_secret()),
         ak.version_id(),
-        aliyun_managed_credentials::secret::format_date(ak.next_rotation().unwrap_or(rotation)),
+        httpdate::fmt_http_date(ak.next_rotation().unwrap_or(rotation)),
     );
 
     // 4. KMS rotates the key at NextRotationDate; the provider refreshes on its own schedule.

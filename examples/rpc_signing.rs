@@ -11,8 +11,8 @@
 //! cargo run --features test-util --example rpc_signing -- --local-kms
 //! ```
 
-use aliyun_managed_credentials::integrations::rpc::RpcRequest;
 use aliyun_managed_credentials::ManagedCredentialsProvider;
+use aliyun_managed_credentials::RpcRequest;
 
 fn describe_regions() -> RpcRequest {
     RpcRequest::new("GET", "DescribeRegions", "2014-05-26").param("RegionId", "cn-hangzhou")
@@ -39,23 +39,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 #[cfg(feature = "test-util")]
 async fn local_kms() -> Result<(), Box<dyn std::error::Error>> {
     use std::collections::BTreeMap;
-    use std::sync::Arc;
 
-    use aliyun_managed_credentials::config::HttpConfig;
-    use aliyun_managed_credentials::identity::rpc_hmac_sha1_signature;
-    use aliyun_managed_credentials::integrations::rpc::rpc_string_to_sign;
-    use aliyun_managed_credentials::kms::instance::InstanceClient;
     use aliyun_managed_credentials::testing::LocalKms;
+    use base64::Engine;
 
     let name = "acs/ram/user/app";
     let kms = LocalKms::start().await?;
     let ap = kms.issue_access_point(&["*"]);
     let pair = kms.put_ram_credential(name);
-    let client = InstanceClient::new(&kms.instance_config(&ap), &HttpConfig::default())?;
-    let provider = ManagedCredentialsProvider::builder()
-        .client(Arc::new(client))
-        .build()
-        .await?;
+    let provider = ManagedCredentialsProvider::from_properties_file(&ap.properties_file).await?;
 
     let ak = provider.get_access_key(name).await?;
     let query = describe_regions().sign(&ak);
@@ -74,8 +66,27 @@ async fn local_kms() -> Result<(), Box<dyn std::error::Error>> {
             (d(k), d(v))
         })
         .collect();
-    let expected =
-        rpc_hmac_sha1_signature(&pair.access_key_secret, &rpc_string_to_sign("GET", &params));
+    // RPC signature v1 from its published definition: sorted, RFC 3986-encoded parameters
+    // (without Signature), `GET&%2F&` + the encoded query, HMAC-SHA1 keyed with `secret&`.
+    const RFC3986: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, RFC3986).to_string();
+    let canonical = params
+        .iter()
+        .filter(|(k, _)| k.as_str() != "Signature")
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let to_sign = format!("GET&{}&{}", enc("/"), enc(&canonical));
+    let hmac_key = ring::hmac::Key::new(
+        ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+        format!("{}&", pair.access_key_secret).as_bytes(),
+    );
+    let expected = base64::engine::general_purpose::STANDARD
+        .encode(ring::hmac::sign(&hmac_key, to_sign.as_bytes()));
     let ok = params.get("AccessKeyId") == Some(&pair.access_key_id)
         && params.get("Signature") == Some(&expected);
     eprintln!(

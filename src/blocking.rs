@@ -8,72 +8,66 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use tokio::runtime::Runtime;
 
-use crate::cache::clock::Clock;
-use crate::config::{Config, RefreshConfig};
-use crate::kms::KmsClient;
-use crate::provider::{self, Health, ProviderError, RefreshOutcome, Stats};
+use crate::cache::stats::{Health, Stats};
+use crate::config::Config;
+use crate::provider::{self, ProviderError, RefreshOutcome};
 use crate::secret::{AccessKey, Secret};
 use crate::Result;
 
-/// Owns the runtime; shuts it down without blocking when the last provider clone is dropped
-/// (so dropping inside another runtime does not panic).
+/// What every clone shares: the async provider and the runtime it runs on. Dropped once, when
+/// the last clone goes (as reqwest's blocking client does): closes the provider, then shuts the
+/// runtime down without blocking, so dropping inside another runtime does not panic.
 #[derive(Debug)]
-struct RuntimeHolder(Option<Runtime>);
+struct Inner {
+    provider: provider::ManagedCredentialsProvider,
+    runtime: Option<Runtime>,
+}
 
-impl Drop for RuntimeHolder {
+impl Drop for Inner {
     fn drop(&mut self) {
-        if let Some(rt) = self.0.take() {
-            rt.shutdown_background();
+        self.provider.close_now();
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
         }
     }
 }
 
-impl RuntimeHolder {
-    fn new() -> Result<Self> {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("aliyun-managed-credentials")
-            .enable_all()
-            .build()
-            .map(|rt| Self(Some(rt)))
-            .map_err(|e| ProviderError::Runtime(e.to_string()).into())
-    }
-
-    fn block_on<F: std::future::Future>(&self, method: &'static str, f: F) -> Result<F::Output> {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            return Err(ProviderError::BlockingInAsync { method }.into());
-        }
-        match &self.0 {
-            Some(rt) => Ok(rt.block_on(f)),
-            None => Err(ProviderError::Closed.into()),
-        }
-    }
+fn new_runtime() -> Result<Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("aliyun-managed-credentials")
+        .enable_all()
+        .build()
+        .map_err(|e| ProviderError::Runtime(e.to_string()).into())
 }
 
-/// The blocking [`crate::ManagedCredentialsProvider`]. Cheap to clone.
+fn block_on<F: std::future::Future>(
+    runtime: &Runtime,
+    method: &'static str,
+    f: F,
+) -> Result<F::Output> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(ProviderError::BlockingInAsync { method }.into());
+    }
+    Ok(runtime.block_on(f))
+}
+
+/// The blocking [`crate::ManagedCredentialsProvider`]: same methods, no `.await`. Cheap to
+/// clone; background work stops when the last clone is dropped or on [`close`](Self::close).
 #[derive(Clone, Debug)]
 pub struct ManagedCredentialsProvider {
-    inner: provider::ManagedCredentialsProvider,
-    runtime: Arc<RuntimeHolder>,
-}
-
-impl Drop for ManagedCredentialsProvider {
-    fn drop(&mut self) {
-        // Last user handle: stop background work (the runtime goes with the holder).
-        if Arc::strong_count(&self.runtime) == 1 {
-            self.inner.close_now();
-        }
-    }
+    inner: Arc<Inner>,
 }
 
 impl ManagedCredentialsProvider {
-    /// See [`crate::ManagedCredentialsProvider::builder`].
-    pub fn builder() -> ProviderBuilder {
-        ProviderBuilder(provider::ManagedCredentialsProvider::builder())
+    /// See [`crate::ManagedCredentialsProvider::from_config`].
+    pub fn from_config(config: Config) -> Result<Self> {
+        Self::start("from_config", move || {
+            provider::ManagedCredentialsProvider::from_config(config)
+        })
     }
 
     /// See [`crate::ManagedCredentialsProvider::from_properties_file`].
@@ -97,34 +91,40 @@ impl ManagedCredentialsProvider {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<provider::ManagedCredentialsProvider>>,
     {
-        let runtime = RuntimeHolder::new()?;
-        let inner = runtime.block_on(method, make())??;
+        let runtime = new_runtime()?;
+        let provider = block_on(&runtime, method, make())??;
         Ok(Self {
-            inner,
-            runtime: Arc::new(runtime),
+            inner: Arc::new(Inner {
+                provider,
+                runtime: Some(runtime),
+            }),
         })
+    }
+
+    fn block_on<F: std::future::Future>(&self, method: &'static str, f: F) -> Result<F::Output> {
+        match &self.inner.runtime {
+            Some(runtime) => block_on(runtime, method, f),
+            None => Err(ProviderError::Closed.into()),
+        }
     }
 
     /// See [`crate::ManagedCredentialsProvider::get_access_key`]. A cached hit does not enter
     /// the runtime.
     pub fn get_access_key(&self, name: &str) -> Result<Arc<AccessKey>> {
-        if let Some(hit) = self.inner.cached_access_key(name) {
+        if let Some(hit) = self.inner.provider.cached_access_key(name) {
             return hit;
         }
-        self.runtime
-            .block_on("get_access_key", self.inner.get_access_key(name))?
+        self.block_on("get_access_key", self.inner.provider.get_access_key(name))?
     }
 
     /// See [`crate::ManagedCredentialsProvider::get_secret`].
     pub fn get_secret(&self, name: &str) -> Result<Arc<Secret>> {
-        self.runtime
-            .block_on("get_secret", self.inner.get_secret(name))?
+        self.block_on("get_secret", self.inner.provider.get_secret(name))?
     }
 
     /// See [`crate::ManagedCredentialsProvider::refresh_now`].
     pub fn refresh_now(&self, name: &str) -> Result<Arc<Secret>> {
-        self.runtime
-            .block_on("refresh_now", self.inner.refresh_now(name))?
+        self.block_on("refresh_now", self.inner.provider.refresh_now(name))?
     }
 
     /// See [`crate::ManagedCredentialsProvider::report_rejected`].
@@ -134,82 +134,28 @@ impl ManagedCredentialsProvider {
         access_key: &AccessKey,
         error_code: &str,
     ) -> RefreshOutcome {
-        self.runtime
-            .block_on(
-                "report_rejected",
-                self.inner.report_rejected(name, access_key, error_code),
-            )
-            .unwrap_or_else(RefreshOutcome::Failed)
-    }
-
-    /// See [`crate::ManagedCredentialsProvider::subscribe`]; use `borrow()` / `has_changed()`
-    /// on the receiver from blocking code.
-    pub fn subscribe(&self, name: &str) -> Result<tokio::sync::watch::Receiver<Arc<AccessKey>>> {
-        self.runtime
-            .block_on("subscribe", self.inner.subscribe(name))?
+        self.block_on(
+            "report_rejected",
+            self.inner
+                .provider
+                .report_rejected(name, access_key, error_code),
+        )
+        .unwrap_or_else(RefreshOutcome::Failed)
     }
 
     /// See [`crate::ManagedCredentialsProvider::health`].
     pub fn health(&self) -> Health {
-        self.inner.health()
+        self.inner.provider.health()
     }
 
     /// See [`crate::ManagedCredentialsProvider::stats`].
     pub fn stats(&self) -> Stats {
-        self.inner.stats()
+        self.inner.provider.stats()
     }
 
     /// See [`crate::ManagedCredentialsProvider::close`].
     pub fn close(&self) {
-        self.inner.close_now();
-        let _ = self.runtime.block_on("close", self.inner.close());
-    }
-}
-
-/// Builder of the blocking provider; same options as [`provider::ProviderBuilder`].
-#[derive(Debug)]
-pub struct ProviderBuilder(provider::ProviderBuilder);
-
-impl ProviderBuilder {
-    /// See [`provider::ProviderBuilder::clients`].
-    pub fn clients(self, clients: Vec<Arc<dyn KmsClient>>) -> Self {
-        Self(self.0.clients(clients))
-    }
-    /// See [`provider::ProviderBuilder::client`].
-    pub fn client(self, client: Arc<dyn KmsClient>) -> Self {
-        Self(self.0.client(client))
-    }
-    /// See [`provider::ProviderBuilder::config`].
-    pub fn config(self, config: Config) -> Self {
-        Self(self.0.config(config))
-    }
-    /// See [`provider::ProviderBuilder::refresh`].
-    pub fn refresh(self, refresh: RefreshConfig) -> Self {
-        Self(self.0.refresh(refresh))
-    }
-    /// See [`provider::ProviderBuilder::secret_names`].
-    pub fn secret_names<I, S>(self, names: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        Self(self.0.secret_names(names))
-    }
-    /// See [`provider::ProviderBuilder::version_stage`].
-    pub fn version_stage(self, stage: impl Into<String>) -> Self {
-        Self(self.0.version_stage(stage))
-    }
-    /// See [`provider::ProviderBuilder::clock`].
-    pub fn clock(self, clock: Arc<dyn Clock>) -> Self {
-        Self(self.0.clock(clock))
-    }
-    /// See [`provider::ProviderBuilder::certificate_expiry`].
-    pub fn certificate_expiry(self, label: impl Into<String>, not_after: SystemTime) -> Self {
-        Self(self.0.certificate_expiry(label, not_after))
-    }
-    /// Starts the runtime and builds the provider on it.
-    pub fn build(self) -> Result<ManagedCredentialsProvider> {
-        let builder = self.0;
-        ManagedCredentialsProvider::start("build", move || builder.build())
+        self.inner.provider.close_now();
+        let _ = self.block_on("close", self.inner.provider.close());
     }
 }

@@ -28,3 +28,107 @@ pub enum Error {
     #[error(transparent)]
     Provider(#[from] crate::provider::ProviderError),
 }
+
+/// KMS codes that mean "no such secret (or version)": the shared gateway's and the instance
+/// API's spelling.
+const SECRET_NOT_FOUND_CODES: &[&str] = &["Forbidden.ResourceNotFound", "ResourceNotFound"];
+
+impl Error {
+    /// Whether trying again later may succeed: KMS unreachable, throttled or failing
+    /// internally, or a 5xx from a proxy. Configuration, identity, permission and "no such
+    /// secret" errors are not retryable: fix the setup instead.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Kms(e) => e.is_retryable(),
+            _ => false,
+        }
+    }
+
+    /// The error code KMS answered with (e.g. `Forbidden.NoPermission`,
+    /// `Rejected.Throttling`), if it answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::Kms(e) => e.code(),
+            _ => None,
+        }
+    }
+
+    /// Whether KMS says the secret (or the asked version stage) does not exist: check the
+    /// secret name and the `version_stage` setting.
+    pub fn is_secret_not_found(&self) -> bool {
+        self.code()
+            .is_some_and(|code| SECRET_NOT_FOUND_CODES.contains(&code))
+    }
+
+    /// Whether the setup is wrong and no retry will help: the configuration (file, key, line
+    /// named in the message), a ClientKey, password or CA file, or a secret that is not a RAM
+    /// credential.
+    pub fn is_configuration(&self) -> bool {
+        matches!(
+            self,
+            Error::Config(_)
+                | Error::Identity(_)
+                | Error::Secret(_)
+                | Error::Provider(
+                    crate::provider::ProviderError::NoEndpoints
+                        | crate::provider::ProviderError::NoRuntime
+                        | crate::provider::ProviderError::BlockingInAsync { .. }
+                )
+        )
+    }
+
+    /// Whether the provider was closed (by `close()`, or its runtime shut down): build a new one.
+    pub fn is_closed(&self) -> bool {
+        matches!(
+            self,
+            Error::Provider(crate::provider::ProviderError::Closed)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kms::TransportErrorKind;
+
+    fn service(code: &str) -> Error {
+        Error::Kms(KmsError::Service {
+            endpoint: "kms.cn-hangzhou.aliyuncs.com".into(),
+            secret_name: "acs/ram/user/app".into(),
+            http_status: 404,
+            code: code.into(),
+            message: "m".into(),
+            request_id: "r".into(),
+            details: None,
+        })
+    }
+
+    #[test]
+    fn callers_can_ask_what_kind_of_failure_it_is() {
+        let missing = service("Forbidden.ResourceNotFound");
+        assert!(missing.is_secret_not_found());
+        assert!(!missing.is_retryable());
+        assert!(!missing.is_configuration());
+        assert_eq!(missing.code(), Some("Forbidden.ResourceNotFound"));
+
+        let throttled = service("Rejected.Throttling");
+        assert!(throttled.is_retryable());
+        assert!(!throttled.is_secret_not_found());
+
+        let down = Error::Kms(KmsError::Transport {
+            endpoint: "e".into(),
+            kind: TransportErrorKind::Timeout,
+            detail: "d".into(),
+        });
+        assert!(down.is_retryable());
+        assert_eq!(down.code(), None);
+
+        let config = Error::Config(crate::config::ConfigError::NoEndpoint { origin: "f".into() });
+        assert!(config.is_configuration());
+        assert!(!config.is_retryable());
+
+        let closed = Error::Provider(crate::provider::ProviderError::Closed);
+        assert!(closed.is_closed());
+        assert!(!closed.is_configuration());
+    }
+}

@@ -20,21 +20,20 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use tokio::sync::watch;
 
-use crate::cache::clock::{Clock, TokioClock};
 use crate::cache::endpoints::Endpoints;
 use crate::cache::{
     wait, Cache, CacheParts, CertificateExpiry, FetchError, ForcedRefresh, Reason, Snapshot,
 };
-use crate::config::{Config, RefreshConfig};
+use crate::clock::{Clock, TokioClock};
+use crate::config::Config;
 use crate::kms::KmsClient;
 use crate::secret::{AccessKey, Secret};
 use crate::{Error, Result};
 
-pub use crate::cache::stats::{CertificateHealth, Health, SecretHealth, Stats};
+use crate::cache::stats::{Health, Stats};
 
 /// Provider-level failures (configuration of the provider itself, lifecycle).
 #[derive(Clone, Debug, thiserror::Error)]
@@ -46,9 +45,6 @@ pub enum ProviderError {
     /// No KMS endpoint to fetch from.
     #[error("no KMS endpoint configured: set cache_client_dkms_config_info (KMS instances) or cache_client_region_id (shared gateway) in the properties file, or pass clients to ManagedCredentialsProvider::builder().clients(...)")]
     NoEndpoints,
-    /// Shared-gateway endpoints are configured but no caller credential.
-    #[error("cache_client_region_id lists shared-gateway endpoints but no caller credential is configured: set credentials_type (client_key, ak, sts, ecs_ram_role) and its keys")]
-    NoCallerCredential,
     /// The async constructors need a tokio runtime.
     #[error("ManagedCredentialsProvider must be built inside a tokio runtime (or use aliyun_managed_credentials::blocking::ManagedCredentialsProvider)")]
     NoRuntime,
@@ -112,6 +108,12 @@ impl ManagedCredentialsProvider {
     /// A builder for full control (clients, refresh tuning, clock).
     pub fn builder() -> ProviderBuilder {
         ProviderBuilder::default()
+    }
+
+    /// Builds the provider from a configuration ([`Config::from_properties_file`] or
+    /// [`ConfigBuilder`](crate::ConfigBuilder)).
+    pub async fn from_config(config: Config) -> Result<Self> {
+        Self::builder().config(config).build().await
     }
 
     /// Reads a `managed_credentials_providers.properties` file and builds the provider.
@@ -250,109 +252,72 @@ impl ManagedCredentialsProvider {
     }
 }
 
-/// Builds a [`ManagedCredentialsProvider`].
+/// Builds a [`ManagedCredentialsProvider`] from one [`Config`] (endpoints, refresh tuning,
+/// secrets to prefetch, version stage) plus, for custom setups and tests, your own
+/// [`KmsClient`]s and [`Clock`]. Every setting lives in the `Config`: the properties file and
+/// [`ConfigBuilder`](crate::ConfigBuilder) produce it, validated once.
+///
+/// ```no_run
+/// # async fn demo() -> aliyun_managed_credentials::Result<()> {
+/// use std::time::Duration;
+/// use aliyun_managed_credentials::{Config, ConfigBuilder, ManagedCredentialsProvider};
+///
+/// let config = Config::from_properties_file("managed_credentials_providers.properties")?;
+/// let mut refresh = config.refresh.clone();
+/// refresh.jitter = Duration::from_secs(120);
+/// let config = ConfigBuilder::from_config(config).with_refresh(refresh).build()?;
+/// let provider = ManagedCredentialsProvider::builder().config(config).build().await?;
+/// # let _ = provider; Ok(()) }
+/// ```
 #[derive(Debug, Default)]
+#[must_use]
 pub struct ProviderBuilder {
     clients: Vec<Arc<dyn KmsClient>>,
     config: Option<Config>,
-    refresh: Option<RefreshConfig>,
-    secret_names: Vec<String>,
-    version_stage: Option<String>,
     clock: Option<Arc<dyn Clock>>,
-    certificates: Vec<CertificateExpiry>,
 }
 
 impl ProviderBuilder {
-    /// KMS clients in failover order (in addition to any built from [`config`](Self::config)).
-    pub fn clients(mut self, clients: Vec<Arc<dyn KmsClient>>) -> Self {
-        self.clients.extend(clients);
-        self
-    }
-
-    /// One more KMS client (appended to the failover order).
-    pub fn client(mut self, client: Arc<dyn KmsClient>) -> Self {
-        self.clients.push(client);
-        self
-    }
-
-    /// A whole configuration: endpoints become clients, plus refresh tuning, secret names and
-    /// version stage (explicit builder calls win).
+    /// The configuration. Its endpoints become clients (KMS instances first, then shared
+    /// gateways); without one the defaults apply and only [`client`](Self::client)s are used.
     pub fn config(mut self, config: Config) -> Self {
         self.config = Some(config);
         self
     }
 
-    /// Refresh tuning (overrides the configuration's).
-    pub fn refresh(mut self, refresh: RefreshConfig) -> Self {
-        self.refresh = Some(refresh);
+    /// One more KMS client, after those built from the configuration in the failover order:
+    /// your own [`KmsClient`] (a proxy, a test double, another transport).
+    pub fn client(mut self, client: Arc<dyn KmsClient>) -> Self {
+        self.clients.push(client);
         self
     }
 
-    /// Secrets to prefetch while building (added to the configuration's `secret_names`).
-    pub fn secret_names<I, S>(mut self, names: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.secret_names.extend(names.into_iter().map(Into::into));
-        self
-    }
-
-    /// Version stage to fetch (default `ACSCurrent`).
-    pub fn version_stage(mut self, stage: impl Into<String>) -> Self {
-        self.version_stage = Some(stage.into());
-        self
-    }
-
-    /// The clock (default: wall time at build + tokio time elapsed).
+    /// The clock schedules and expiry are computed with (default: wall time at build, advanced
+    /// by tokio time). For tests that pin dates.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
         self
     }
 
-    /// A certificate expiry to report in [`Health`] (ClientKey or CA), e.g. from
-    /// `identity::ClientKey::certificate()`.
-    pub fn certificate_expiry(mut self, label: impl Into<String>, not_after: SystemTime) -> Self {
-        self.certificates.push(CertificateExpiry {
-            label: label.into(),
-            not_after,
-        });
-        self
-    }
-
-    /// Builds the provider, starts its scheduler and prefetches `secret_names`.
+    /// Builds the provider, starts its scheduler and prefetches the configuration's
+    /// `secret_names`.
     pub async fn build(self) -> Result<ManagedCredentialsProvider> {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(ProviderError::NoRuntime.into());
         }
-        let mut clients = Vec::new();
-        let mut certificates = self.certificates;
-        let mut secret_names = Vec::new();
-        let mut refresh = None;
-        let mut version_stage = None;
-        if let Some(config) = &self.config {
-            let built = crate::provider::clients_from_config(config)?;
-            clients.extend(built.clients);
-            certificates.extend(built.certificates);
-            secret_names.extend(config.secret_names.iter().cloned());
-            refresh = Some(config.refresh.clone());
-            version_stage = Some(config.version_stage.clone()).filter(|s| !s.is_empty());
-        }
+        let config = self.config.unwrap_or_else(Config::defaults);
+        let built = clients_from_config(&config)?;
+        let mut clients = built.clients;
         clients.extend(self.clients);
         if clients.is_empty() {
             return Err(ProviderError::NoEndpoints.into());
         }
-        let refresh = self.refresh.or(refresh).unwrap_or_default();
-        secret_names.extend(self.secret_names);
-        let mut seen = std::collections::HashSet::new();
-        secret_names.retain(|name| seen.insert(name.clone()));
-        let version_stage = self
-            .version_stage
-            .or(version_stage)
-            .unwrap_or_else(|| "ACSCurrent".to_owned());
-        for cert in &certificates {
-            warn_if_expiring(cert);
-        }
+        let Config {
+            refresh,
+            secret_names,
+            version_stage,
+            ..
+        } = config;
         let fail_fast = refresh.prefetch_fail_fast;
         let cache = Cache::start(CacheParts {
             endpoints: Endpoints::new(clients, refresh.hedge_delay),
@@ -361,7 +326,7 @@ impl ProviderBuilder {
             clock: self
                 .clock
                 .unwrap_or_else(|| Arc::new(TokioClock::new()) as Arc<dyn Clock>),
-            certificates,
+            certificates: built.certificates,
         });
         let provider = ManagedCredentialsProvider { cache };
         if !secret_names.is_empty() {
@@ -378,22 +343,6 @@ impl ProviderBuilder {
     }
 }
 
-/// Logs a warning 180/90/30/7 days before a certificate expires (and once expired).
-fn warn_if_expiring(cert: &CertificateExpiry) {
-    const DAY: u64 = 86_400;
-    match cert.not_after.duration_since(SystemTime::now()) {
-        Err(_) => {
-            tracing::error!(certificate = %cert.label, not_after = %crate::secret::format_date(cert.not_after), "certificate has expired")
-        }
-        Ok(left) => {
-            let days = left.as_secs() / DAY;
-            if let Some(threshold) = [7, 30, 90, 180].into_iter().find(|t| days < *t) {
-                tracing::warn!(certificate = %cert.label, days_left = days, threshold_days = threshold, not_after = %crate::secret::format_date(cert.not_after), "certificate expires soon");
-            }
-        }
-    }
-}
-
 /// KMS clients and certificate expiries built from a configuration.
 pub(crate) struct BuiltClients {
     pub clients: Vec<Arc<dyn KmsClient>>,
@@ -401,41 +350,17 @@ pub(crate) struct BuiltClients {
 }
 
 /// Builds one client per configured endpoint: KMS instances first (the recommended path), then
-/// shared-gateway endpoints, each list in configuration order. Loads each ClientKey and CA here
-/// so their expiry can be reported in [`Health`].
+/// shared-gateway endpoints, each list in configuration order. Each instance client loads its
+/// ClientKey and CA, whose expiry is reported in [`Health`].
 pub(crate) fn clients_from_config(config: &Config) -> Result<BuiltClients> {
-    use crate::identity::{CaBundle, ClientKey};
     use crate::kms::instance::InstanceClient;
 
     let mut clients: Vec<Arc<dyn KmsClient>> = Vec::new();
     let mut certificates = Vec::new();
     for instance in &config.instances {
-        let key = ClientKey::load(&instance.client_key, &instance.password)?;
-        if let Some(cert) = key.certificate() {
-            certificates.push(CertificateExpiry {
-                label: format!("ClientKey {} ({})", key.key_id(), instance.endpoint),
-                not_after: cert.not_after,
-            });
-        }
-        let ca = match (&instance.ca_file, instance.ignore_ssl_certs) {
-            (Some(path), false) => {
-                let bundle = CaBundle::from_pem_file(path)?;
-                if let Some(earliest) = bundle.infos().iter().map(|i| i.not_after).min() {
-                    certificates.push(CertificateExpiry {
-                        label: format!("CA {} ({})", path.display(), instance.endpoint),
-                        not_after: earliest,
-                    });
-                }
-                Some(bundle)
-            }
-            _ => None,
-        };
-        clients.push(Arc::new(InstanceClient::with_identity(
-            instance,
-            key,
-            ca,
-            &config.http,
-        )?));
+        let client = InstanceClient::new(instance, &config.http)?;
+        certificates.extend_from_slice(client.certificate_expiries());
+        clients.push(Arc::new(client));
     }
     gateway_clients(config, &mut clients)?;
     Ok(BuiltClients {
@@ -444,19 +369,22 @@ pub(crate) fn clients_from_config(config: &Config) -> Result<BuiltClients> {
     })
 }
 
-/// Shared-gateway endpoints (`cache_client_region_id`): one set of caller credentials (one STS
+/// Shared-gateway endpoints (`cache_client_region_id`): one set of KMS identity (one STS
 /// session) shared by every region.
 fn gateway_clients(config: &Config, clients: &mut Vec<Arc<dyn KmsClient>>) -> Result<()> {
-    use crate::kms::gateway::{CallerCredentials, GatewayClient};
+    use crate::kms::gateway::{GatewayClient, IdentitySession};
 
     let Some(first) = config.gateways.first() else {
         return Ok(());
     };
-    let credential = config
-        .caller_credential
-        .as_ref()
-        .ok_or(ProviderError::NoCallerCredential)?;
-    let credentials = Arc::new(CallerCredentials::new(
+    let credential =
+        config
+            .identity
+            .as_ref()
+            .ok_or_else(|| crate::config::ConfigError::MissingIdentity {
+                origin: config.origin_name(),
+            })?;
+    let credentials = Arc::new(IdentitySession::new(
         credential,
         &first.region_id,
         &config.http,

@@ -20,7 +20,7 @@ use crate::config::SecretString;
 use crate::kms::SecretValue;
 
 /// `SecretType` of managed RAM credentials (compared case-insensitively, like the Java client).
-pub const RAM_CREDENTIALS: &str = "RAMCredentials";
+pub(crate) const RAM_CREDENTIALS: &str = "RAMCredentials";
 
 /// A secret could not be understood. Never carries the secret value.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -66,7 +66,7 @@ pub enum SecretError {
 
 /// The plaintext of a secret: text, or bytes for `SecretDataType=binary` (decoded from base64).
 #[derive(Clone, PartialEq, Eq)]
-pub enum SecretData {
+pub(crate) enum SecretData {
     /// `SecretDataType=text`.
     Text(SecretString),
     /// `SecretDataType=binary`, already base64-decoded.
@@ -90,9 +90,13 @@ pub struct Secret {
     data: SecretData,
     version_id: String,
     version_stages: Vec<String>,
+    // Parsed (a malformed date is reported) and shown in `Debug`; not part of the API.
+    #[allow(dead_code)]
     create_time: Option<SystemTime>,
+    #[allow(dead_code)]
     last_rotation: Option<SystemTime>,
     next_rotation: Option<SystemTime>,
+    #[allow(dead_code)]
     rotation_interval: Option<Duration>,
     secret_sub_type: Option<String>,
     request_id: String,
@@ -101,7 +105,10 @@ pub struct Secret {
 
 impl Secret {
     /// Parses a wire-level answer. `fetched_at` is the provider clock's time of arrival.
-    pub fn from_value(value: &SecretValue, fetched_at: SystemTime) -> Result<Self, SecretError> {
+    pub(crate) fn from_value(
+        value: &SecretValue,
+        fetched_at: SystemTime,
+    ) -> Result<Self, SecretError> {
         let name = value.secret_name.clone();
         let data = if value.secret_data_type.eq_ignore_ascii_case("binary") {
             let bytes = base64::engine::general_purpose::STANDARD
@@ -140,10 +147,6 @@ impl Secret {
     pub fn secret_type(&self) -> &str {
         &self.secret_type
     }
-    /// The plaintext. Never log it.
-    pub fn data(&self) -> &SecretData {
-        &self.data
-    }
     /// The text, if `SecretDataType` is text. Never log it.
     pub fn text(&self) -> Option<&str> {
         match &self.data {
@@ -162,25 +165,9 @@ impl Secret {
     pub fn version_id(&self) -> &str {
         &self.version_id
     }
-    /// `VersionStages` (e.g. `ACSCurrent`).
-    pub fn version_stages(&self) -> &[String] {
-        &self.version_stages
-    }
-    /// `CreateTime` of this version.
-    pub fn create_time(&self) -> Option<SystemTime> {
-        self.create_time
-    }
-    /// `LastRotationDate`.
-    pub fn last_rotation(&self) -> Option<SystemTime> {
-        self.last_rotation
-    }
     /// `NextRotationDate`.
     pub fn next_rotation(&self) -> Option<SystemTime> {
         self.next_rotation
-    }
-    /// `RotationInterval`.
-    pub fn rotation_interval(&self) -> Option<Duration> {
-        self.rotation_interval
     }
     /// `ExtendedConfig.SecretSubType` (e.g. `RamUserAccessKey`).
     pub fn secret_sub_type(&self) -> Option<&str> {
@@ -191,11 +178,11 @@ impl Secret {
         &self.request_id
     }
     /// When this version was fetched (provider clock).
-    pub fn fetched_at(&self) -> SystemTime {
+    pub(crate) fn fetched_at(&self) -> SystemTime {
         self.fetched_at
     }
     /// Whether `SecretType` says RAM credentials (case-insensitive).
-    pub fn is_ram_credentials(&self) -> bool {
+    pub(crate) fn is_ram_credentials(&self) -> bool {
         self.secret_type.eq_ignore_ascii_case(RAM_CREDENTIALS)
     }
 }
@@ -212,7 +199,6 @@ pub struct AccessKey {
     generate_time: Option<SystemTime>,
     next_rotation: Option<SystemTime>,
     expire_time: Option<SystemTime>,
-    rotation_interval: Option<Duration>,
     refresh_interval: Option<Duration>,
     fetched_at: SystemTime,
 }
@@ -256,7 +242,7 @@ struct RamCredentialData {
 impl AccessKey {
     /// Extracts the AccessKey from a RAM-credential secret (`SecretData` JSON with
     /// `AccessKeyId` / `AccessKeySecret`, optional `GenerateTimestamp` / `ExpireTimestamp`).
-    pub fn from_secret(secret: &Secret) -> Result<Self, SecretError> {
+    pub(crate) fn from_secret(secret: &Secret) -> Result<Self, SecretError> {
         let name = &secret.name;
         let not_ak = || SecretError::NotAccessKey {
             secret_name: name.clone(),
@@ -328,7 +314,6 @@ impl AccessKey {
             generate_time: opt_date("GenerateTimestamp", &parsed.generate_timestamp)?,
             next_rotation: secret.next_rotation.or(schedule_rotate),
             expire_time: opt_date("ExpireTimestamp", &parsed.expire_timestamp)?,
-            rotation_interval: secret.rotation_interval,
             refresh_interval,
             fetched_at: secret.fetched_at,
         })
@@ -350,10 +335,6 @@ impl AccessKey {
     pub fn version_id(&self) -> &str {
         &self.version_id
     }
-    /// `VersionStages` of the secret version.
-    pub fn version_stages(&self) -> &[String] {
-        &self.version_stages
-    }
     /// `GenerateTimestamp`: when KMS created this AccessKey.
     pub fn generate_time(&self) -> Option<SystemTime> {
         self.generate_time
@@ -366,12 +347,8 @@ impl AccessKey {
     pub fn expire_time(&self) -> Option<SystemTime> {
         self.expire_time
     }
-    /// `RotationInterval` of the secret.
-    pub fn rotation_interval(&self) -> Option<Duration> {
-        self.rotation_interval
-    }
     /// Legacy `refreshInterval` from the secret data, if any.
-    pub fn refresh_interval(&self) -> Option<Duration> {
+    pub(crate) fn refresh_interval(&self) -> Option<Duration> {
         self.refresh_interval
     }
     /// When this key was fetched from KMS (provider clock).
@@ -379,7 +356,7 @@ impl AccessKey {
         self.fetched_at
     }
     /// Whether `other` is the same key (same id and version).
-    pub fn same_key(&self, other: &AccessKey) -> bool {
+    pub(crate) fn same_key(&self, other: &AccessKey) -> bool {
         self.access_key_id == other.access_key_id && self.version_id == other.version_id
     }
 }
@@ -407,7 +384,7 @@ fn parse_sub_type(name: &str, extended: &str) -> Result<Option<String>, SecretEr
 }
 
 /// Parses the KMS date format `YYYY-MM-DDThh:mm:ssZ` (UTC); also accepts RFC 3339. Empty = absent.
-pub fn parse_date(
+pub(crate) fn parse_date(
     secret_name: &str,
     field: &'static str,
     text: &str,
@@ -429,7 +406,7 @@ pub fn parse_date(
 }
 
 /// Parses an interval like `604800s` (integer seconds with an optional `s`). Empty = absent.
-pub fn parse_interval(
+pub(crate) fn parse_interval(
     secret_name: &str,
     field: &'static str,
     text: &str,
@@ -472,7 +449,7 @@ fn parse_epoch_seconds(
 }
 
 /// Formats a time as `YYYY-MM-DDThh:mm:ssZ` (for logs and health output).
-pub fn format_date(t: SystemTime) -> String {
+pub(crate) fn format_date(t: SystemTime) -> String {
     let fmt = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     OffsetDateTime::from(t)
         .format(fmt)
@@ -513,10 +490,7 @@ mod tests {
         );
         let secret = Secret::from_value(&v, t("2024-02-01T09:00:00Z")).unwrap();
         assert_eq!(secret.secret_sub_type(), Some("RamUserAccessKey"));
-        assert_eq!(
-            secret.rotation_interval(),
-            Some(Duration::from_secs(604800))
-        );
+        assert_eq!(secret.rotation_interval, Some(Duration::from_secs(604800)));
         let ak = AccessKey::from_secret(&secret).unwrap();
         assert_eq!(ak.access_key_id(), "LTAI1");
         assert_eq!(ak.access_key_secret(), "s3cr3t");

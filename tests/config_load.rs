@@ -7,10 +7,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The documented environment variable naming the properties file.
+const CONFIG_FILE_ENV: &str = "ALIYUN_MANAGED_CREDENTIALS_FILE";
+
 use aliyun_managed_credentials::config::{
-    CallerCredential, ClientKeySource, Config, ConfigBuilder, ConfigError, Endpoint,
-    GatewayEndpointConfig, InstanceEndpointConfig, PasswordSource, RefreshConfig, SecretString,
-    CONFIG_FILE_ENV,
+    ClientKeySource, Config, ConfigBuilder, ConfigError, Endpoint, GatewayEndpointConfig,
+    HttpConfig, InstanceEndpointConfig, KmsIdentity, PasswordSource, RefreshConfig, SecretString,
 };
 
 fn fixtures() -> PathBuf {
@@ -53,8 +55,8 @@ fn on_premises_form() {
     let config = Config::from_properties_file(&path).unwrap();
     assert_eq!(config.source.as_deref(), Some(path.as_path()));
     assert_eq!(
-        config.caller_credential,
-        Some(CallerCredential::ClientKey {
+        config.identity,
+        Some(KmsIdentity::ClientKey {
             key: ClientKeySource::File(dir.join("keys/clientKey_KAAP.test.json")),
             password: vec![
                 file("/secure/clientKey_KAAP.test_Password.txt"),
@@ -102,7 +104,7 @@ fn in_cloud_form() {
     let dir = fixtures().join("incloud");
     let config =
         Config::from_properties_file(dir.join("managed_credentials_providers.properties")).unwrap();
-    assert_eq!(config.caller_credential, None);
+    assert_eq!(config.identity, None);
     assert!(config.gateways.is_empty());
     let top = [env("TOP_LEVEL_PW"), env("client_key_password")];
     let i = &config.instances;
@@ -166,7 +168,7 @@ fn client_key_content_as_string() {
     .unwrap();
     assert_eq!(
         c.instances[0].client_key,
-        ClientKeySource::Inline(SecretString::new("{\"KeyId\":\"K\"}"))
+        ClientKeySource::Inline(SecretString::from("{\"KeyId\":\"K\"}"))
     );
 }
 
@@ -176,8 +178,8 @@ fn client_key_content_as_string() {
 fn every_credentials_type() {
     let c = load(&format!("credentials_type=ak\ncredentials_access_key_id=LTAI1\ncredentials_access_secret=s3cr=t#1\n{GW}")).unwrap();
     assert_eq!(
-        c.caller_credential,
-        Some(CallerCredential::AccessKey {
+        c.identity,
+        Some(KmsIdentity::AccessKey {
             access_key_id: "LTAI1".into(),
             access_key_secret: "s3cr=t#1".into()
         })
@@ -185,8 +187,8 @@ fn every_credentials_type() {
 
     let c = load(&format!("credentials_type=token\ncredentials_access_token_id=T1\ncredentials_access_token=tok\n{GW}")).unwrap();
     assert_eq!(
-        c.caller_credential,
-        Some(CallerCredential::AccessKey {
+        c.identity,
+        Some(KmsIdentity::AccessKey {
             access_key_id: "T1".into(),
             access_key_secret: "tok".into()
         })
@@ -194,8 +196,8 @@ fn every_credentials_type() {
 
     let c = load(&format!("credentials_type=sts_token\ncredentials_access_key_id=STS.1\ncredentials_access_secret=s\ncredentials_security_token=tok\n{GW}")).unwrap();
     assert_eq!(
-        c.caller_credential,
-        Some(CallerCredential::StsToken {
+        c.identity,
+        Some(KmsIdentity::StsToken {
             access_key_id: "STS.1".into(),
             access_key_secret: "s".into(),
             security_token: "tok".into()
@@ -211,8 +213,8 @@ fn every_credentials_type() {
         ))
         .unwrap();
         assert_eq!(
-            c.caller_credential,
-            Some(CallerCredential::RamRoleArn {
+            c.identity,
+            Some(KmsIdentity::RamRoleArn {
                 access_key_id: "LTAI1".into(),
                 access_key_secret: "s".into(),
                 role_arn: "acs:ram::123:role/app".into(),
@@ -227,16 +229,16 @@ fn every_credentials_type() {
 
     let c = load(&format!("credentials_type=ecs_ram_role\ncredentials_role_name=EcsRole\ncredentials_ecs_metadata_endpoint=http://127.0.0.1:8080\n{GW}")).unwrap();
     assert_eq!(
-        c.caller_credential,
-        Some(CallerCredential::EcsRamRole {
+        c.identity,
+        Some(KmsIdentity::EcsRamRole {
             role_name: Some("EcsRole".into()),
             metadata_endpoint: Some(ep("127.0.0.1", 8080)),
         })
     );
     let c = load(&format!("credentials_type=ecs_ram_role\n{GW}")).unwrap();
     assert_eq!(
-        c.caller_credential,
-        Some(CallerCredential::EcsRamRole {
+        c.identity,
+        Some(KmsIdentity::EcsRamRole {
             role_name: None,
             metadata_endpoint: None
         })
@@ -247,8 +249,8 @@ fn every_credentials_type() {
     ))
     .unwrap();
     assert_eq!(
-        c.caller_credential,
-        Some(CallerCredential::ClientKey {
+        c.identity,
+        Some(KmsIdentity::ClientKey {
             key: ClientKeySource::File("/base/ck.json".into()),
             password: vec![env("client_key_password")],
         })
@@ -383,7 +385,7 @@ fn default_location_precedence_and_search_list() {
     let c = Config::from_default_location().unwrap();
     assert_eq!(c.source.as_deref(), Some(onprem.as_path()));
     // An explicit path beats the variable.
-    let c = Config::load(Some(&incloud)).unwrap();
+    let c = Config::from_properties_file(&incloud).unwrap();
     assert_eq!(c.source.as_deref(), Some(incloud.as_path()));
 
     std::env::set_var(CONFIG_FILE_ENV, fixtures().join("missing.properties"));
@@ -564,10 +566,7 @@ fn error_no_endpoint() {
 #[test]
 fn error_gateway_without_caller_credential() {
     let (e, msg) = err(GW);
-    assert!(
-        matches!(e, ConfigError::MissingCallerCredential { .. }),
-        "{e:?}"
-    );
+    assert!(matches!(e, ConfigError::MissingIdentity { .. }), "{e:?}");
     assert!(msg.contains("no credentials_type is set"), "{msg}");
 }
 
@@ -715,25 +714,33 @@ fn builder_and_file_produce_equal_configs() {
     let from_file = load(&text).unwrap();
     let instance = InstanceEndpointConfig::new(
         "cn-hangzhou",
-        Endpoint::parse("kst-1.cryptoservice.kms.aliyuncs.com").unwrap(),
+        "kst-1.cryptoservice.kms.aliyuncs.com"
+            .parse::<Endpoint>()
+            .unwrap(),
         ClientKeySource::File("/base/ck.json".into()),
-    )
-    .with_password_sources(vec![file("/base/pw.txt"), env("client_key_password")])
-    .with_ca_file("/base/ca.pem")
-    .with_connect_to("127.0.0.1:4443".parse().unwrap());
+    );
+    let mut instance = instance;
+    instance.ca_file = Some("/base/ca.pem".into());
+    instance.password = vec![file("/base/pw.txt"), env("client_key_password")];
+    instance.connect_to = Some("127.0.0.1:4443".parse().unwrap());
+    let mut http = HttpConfig::default();
+    http.retry.max_attempts = 3;
+    http.request_timeout = Duration::from_secs(7);
+    let mut refresh = RefreshConfig::default();
+    refresh.jitter = Duration::ZERO;
+    refresh.hedge_delay = Duration::from_millis(100);
+    refresh.prefetch_fail_fast = true;
+    let mut beijing = GatewayEndpointConfig::for_region("cn-beijing");
+    beijing.endpoint = "gw.example.com:8443".parse::<Endpoint>().unwrap();
     let from_builder = Config::builder()
         .with_access_key("LTAI1", "sec")
         .add_gateway_region("cn-hangzhou")
-        .add_gateway_vpc_region("cn-shanghai")
-        .add_gateway_endpoint("cn-beijing", "gw.example.com:8443")
+        .add_gateway(GatewayEndpointConfig::for_vpc_region("cn-shanghai"))
+        .add_gateway(beijing)
         .add_instance_endpoint(instance)
-        .add_secret_name("a")
-        .add_secret_name("b")
-        .with_max_attempts(3)
-        .with_request_timeout(Duration::from_secs(7))
-        .with_refresh_jitter(Duration::ZERO)
-        .with_hedge_delay(Duration::from_millis(100))
-        .with_prefetch_fail_fast(true)
+        .with_secret_names(["a", "b"])
+        .with_http(http)
+        .with_refresh(refresh)
         .build()
         .unwrap();
     assert_eq!(from_file, from_builder);
@@ -743,18 +750,16 @@ fn builder_and_file_produce_equal_configs() {
 fn builder_overrides_file_values() {
     let path = fixtures().join("onprem/managed_credentials_providers.properties");
     let file = Config::from_properties_file(&path).unwrap();
-    let c = ConfigBuilder::from_config(file.clone())
+    let mut without_gateways = file.clone();
+    without_gateways.gateways.clear();
+    let c = ConfigBuilder::from_config(without_gateways)
         .with_access_key("LTAI2", "s")
-        .clear_gateways()
         .add_gateway_region("ap-southeast-1")
         .with_secret_names(["only"])
         .build()
         .unwrap();
     assert_eq!(c.source, file.source);
-    assert!(matches!(
-        c.caller_credential,
-        Some(CallerCredential::AccessKey { .. })
-    ));
+    assert!(matches!(c.identity, Some(KmsIdentity::AccessKey { .. })));
     assert_eq!(c.gateways.len(), 1);
     assert_eq!(
         c.gateways[0].endpoint,
@@ -767,27 +772,30 @@ fn builder_overrides_file_values() {
 
 #[test]
 fn builder_applies_the_same_validation() {
-    let e = Config::builder().build().unwrap_err();
+    // A file must name an endpoint; a builder may not (custom KMS clients are added to the
+    // provider builder; the provider reports `NoEndpoints` when there are none at all).
+    let e = load("secret_names=a\n").unwrap_err();
     assert!(matches!(e, ConfigError::NoEndpoint { .. }), "{e:?}");
-    assert!(e.to_string().starts_with("ConfigBuilder: no KMS endpoint"));
+    assert!(
+        e.to_string()
+            .starts_with("test.properties: no KMS endpoint"),
+        "{e}"
+    );
+    let tuning_only = Config::builder().build().unwrap();
+    assert!(tuning_only.instances.is_empty() && tuning_only.gateways.is_empty());
 
     let e = Config::builder()
         .add_gateway_region("cn-hangzhou")
         .build()
         .unwrap_err();
-    assert!(
-        matches!(e, ConfigError::MissingCallerCredential { .. }),
-        "{e:?}"
-    );
+    assert!(matches!(e, ConfigError::MissingIdentity { .. }), "{e:?}");
 
-    let e = Config::builder()
-        .with_ecs_ram_role(None)
-        .add_gateway_endpoint("cn-hangzhou", "http://x")
-        .build()
-        .unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "ConfigBuilder, key `cache_client_region_id`, entry 1, field `endpoint`: endpoint `http://x` is invalid: plain http:// is not supported, KMS and STS need HTTPS; write `host`, `host:port` or `https://host[:port]`"
+    let e = "http://x".parse::<Endpoint>().unwrap_err();
+    assert!(
+        e.to_string().ends_with(
+            "endpoint `http://x` is invalid: plain http:// is not supported, KMS and STS need HTTPS; write `host`, `host:port` or `https://host[:port]`"
+        ),
+        "{e}"
     );
 
     let e = Config::builder()
@@ -804,7 +812,9 @@ fn builder_applies_the_same_validation() {
     let e = Config::builder()
         .add_instance_endpoint(InstanceEndpointConfig::new(
             "r",
-            Endpoint::parse("kst-1.cryptoservice.kms.aliyuncs.com").unwrap(),
+            "kst-1.cryptoservice.kms.aliyuncs.com"
+                .parse::<Endpoint>()
+                .unwrap(),
             ClientKeySource::File("ck.json".into()),
         ))
         .build()
@@ -814,10 +824,15 @@ fn builder_applies_the_same_validation() {
         "ConfigBuilder, key `cache_client_dkms_config_info`, entry 1, field `caFilePath`: required field is missing or empty; set \"caFilePath\" to the instance CA bundle downloaded from the KMS console (or, not recommended, \"ignoreSslCerts\": true)"
     );
 
+    let mut http = HttpConfig::default();
+    http.retry.max_attempts = 0;
     let e = Config::builder()
-        .with_ecs_ram_role(None)
+        .with_identity(KmsIdentity::EcsRamRole {
+            role_name: None,
+            metadata_endpoint: None,
+        })
         .add_gateway_region("cn-hangzhou")
-        .with_max_attempts(0)
+        .with_http(http)
         .build()
         .unwrap_err();
     assert!(
@@ -838,10 +853,7 @@ fn example_file_at_repository_root_loads() {
         !logs.contains("WARN"),
         "the example must not produce warnings:\n{logs}"
     );
-    assert!(matches!(
-        c.caller_credential,
-        Some(CallerCredential::ClientKey { .. })
-    ));
+    assert!(matches!(c.identity, Some(KmsIdentity::ClientKey { .. })));
     assert_eq!(c.gateways.len(), 2);
     assert_eq!(c.instances.len(), 2);
     assert!(!c.secret_names.is_empty());

@@ -6,7 +6,6 @@ mod integrations_support;
 use std::time::{Duration, SystemTime};
 
 use aliyun_managed_credentials::integrations::rusty_oss::rotating_credentials;
-use aliyun_managed_credentials::integrations::ExpiryPolicy;
 use integrations_support::{Setup, SECRET};
 use ossify::credentials::CredentialsProvider;
 
@@ -15,12 +14,11 @@ async fn ossify_provider_returns_the_managed_key_with_expiry_and_follows_rotatio
     let setup = Setup::new().await;
     let creds = setup
         .provider
-        .credentials_provider(SECRET)
-        .with_expiry_policy(
-            ExpiryPolicy::default()
-                .min_validity(Duration::from_secs(60))
-                .max_validity(Duration::from_secs(600)),
-        );
+        .access_key_provider(SECRET)
+        .with_expiry_policy(integrations_support::expiry(
+            Duration::from_secs(60),
+            Some(Duration::from_secs(600)),
+        ));
     let current = setup.kms.current_access_key(SECRET);
 
     let first = creds.get_credentials().await.unwrap();
@@ -46,7 +44,7 @@ async fn ossify_provider_returns_the_managed_key_with_expiry_and_follows_rotatio
 #[tokio::test]
 async fn rusty_oss_rotating_credentials_receive_each_new_key() {
     let setup = Setup::new().await;
-    let creds = setup.provider.credentials_provider(SECRET);
+    let creds = setup.provider.access_key_provider(SECRET);
     let (rotating, task) = rotating_credentials(&creds).await.unwrap();
     let current = setup.kms.current_access_key(SECRET);
     assert_eq!(rotating.get().key(), current.access_key_id);

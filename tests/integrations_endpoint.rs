@@ -10,7 +10,6 @@ use std::time::{Duration, SystemTime};
 use aliyun_managed_credentials::integrations::endpoint::{
     CredentialsEndpoint, EndpointConfig, EndpointError,
 };
-use aliyun_managed_credentials::secret::parse_date;
 use aliyun_managed_credentials::testing::Fault;
 use integrations_support::{http_get, Setup, SECRET};
 
@@ -37,7 +36,12 @@ fn expiration(doc: &serde_json::Value) -> SystemTime {
     let text = doc["Expiration"].as_str().unwrap();
     assert_eq!(text.len(), 20, "YYYY-MM-DDThh:mm:ssZ: {text}");
     assert!(text.ends_with('Z') && text.as_bytes()[10] == b'T', "{text}");
-    parse_date("t", "Expiration", text).unwrap().unwrap()
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    time::PrimitiveDateTime::parse(text, &format)
+        .expect("Expiration in YYYY-MM-DDThh:mm:ssZ")
+        .assume_utc()
+        .into()
 }
 
 #[tokio::test]
@@ -124,13 +128,12 @@ async fn binds_loopback_only_unless_allowed() {
     assert!(ep.url().starts_with("http://127.0.0.1:"));
     ep.shutdown().await;
 
-    let err = CredentialsEndpoint::start(
-        setup.provider.clone(),
-        vec![SECRET.to_owned()],
-        EndpointConfig::default().listen("0.0.0.0:0".parse().unwrap()),
-    )
-    .await
-    .unwrap_err();
+    let mut everywhere = EndpointConfig::default();
+    everywhere.listen = "0.0.0.0:0".parse().unwrap();
+    let err =
+        CredentialsEndpoint::start(setup.provider.clone(), vec![SECRET.to_owned()], everywhere)
+            .await
+            .unwrap_err();
     assert!(matches!(err, EndpointError::NonLoopback { .. }), "{err}");
     assert!(err.to_string().contains("--allow-non-loopback"), "{err}");
 

@@ -6,8 +6,8 @@ mod integrations_support;
 
 use std::time::{Duration, SystemTime};
 
-use aliyun_managed_credentials::identity::hmac_sha1_base64;
-use aliyun_managed_credentials::integrations::{ExpiryPolicy, SecretCredentials};
+use aliyun_managed_credentials::AccessKeyProvider;
+use base64::Engine;
 use integrations_support::{Setup, SECRET};
 use reqsign_aliyun_oss::RequestSigner;
 use reqsign_core::{Context, ProvideCredential, Signer};
@@ -24,7 +24,7 @@ fn parts() -> http::request::Parts {
     .0
 }
 
-fn signer(creds: SecretCredentials) -> Signer<reqsign_aliyun_oss::Credential> {
+fn signer(creds: AccessKeyProvider) -> Signer<reqsign_aliyun_oss::Credential> {
     Signer::new(Context::new(), creds, RequestSigner::new(BUCKET))
 }
 
@@ -59,12 +59,11 @@ async fn signed_oss_request_carries_the_managed_key_and_switches_after_rotation(
     // 120 s before expiry); production defaults are 5 min .. 1 h.
     let creds = setup
         .provider
-        .credentials_provider(SECRET)
-        .with_expiry_policy(
-            ExpiryPolicy::default()
-                .min_validity(Duration::from_secs(30))
-                .max_validity(Duration::from_secs(60)),
-        );
+        .access_key_provider(SECRET)
+        .with_expiry_policy(integrations_support::expiry(
+            Duration::from_secs(30),
+            Some(Duration::from_secs(60)),
+        ));
     let signer = signer(creds);
     let secret_of = |id: &str| setup.known.lock().unwrap()[id].clone();
 
@@ -82,7 +81,7 @@ async fn signed_oss_request_carries_the_managed_key_and_switches_after_rotation(
 #[tokio::test]
 async fn reported_expiry_is_the_next_refresh_within_the_policy_bounds() {
     let setup = Setup::new().await;
-    let creds = setup.provider.credentials_provider(SECRET);
+    let creds = setup.provider.access_key_provider(SECRET);
     let cred = creds
         .provide_credential(&Context::new())
         .await
@@ -110,7 +109,7 @@ async fn presigned_url_lifetime_is_bounded_by_min_validity() {
     let setup = Setup::new().await;
     let two_hours = Duration::from_secs(2 * 3600);
 
-    let default = signer(setup.provider.credentials_provider(SECRET));
+    let default = signer(setup.provider.access_key_provider(SECRET));
     let mut p = parts();
     let err = default.sign(&mut p, Some(two_hours)).await.unwrap_err();
     assert!(err.to_string().contains("expires before"), "{err}");
@@ -118,14 +117,21 @@ async fn presigned_url_lifetime_is_bounded_by_min_validity() {
     let long = signer(
         setup
             .provider
-            .credentials_provider(SECRET)
-            .with_expiry_policy(
-                ExpiryPolicy::default().min_validity(Duration::from_secs(3 * 3600)),
-            ),
+            .access_key_provider(SECRET)
+            .with_expiry_policy(integrations_support::expiry(
+                Duration::from_secs(3 * 3600),
+                None,
+            )),
     );
     let mut p = parts();
     long.sign(&mut p, Some(two_hours)).await.expect("presigns");
     let query = p.uri.query().unwrap_or_default().to_owned();
     let id = setup.kms.current_access_key(SECRET).access_key_id.clone();
     assert!(query.contains(&format!("OSSAccessKeyId={id}")), "{query}");
+}
+
+/// base64(HMAC-SHA1(key, data)), computed with ring, independently of the crate.
+fn hmac_sha1_base64(key: &[u8], data: &[u8]) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, key);
+    base64::engine::general_purpose::STANDARD.encode(ring::hmac::sign(&key, data))
 }

@@ -7,13 +7,13 @@ mod integrations_support;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use aliyun_managed_credentials::integrations::rpc::RpcRequest;
-use aliyun_managed_credentials::integrations::{with_access_key, CallError, SecretCredentials};
+use aliyun_managed_credentials::RpcRequest;
+use aliyun_managed_credentials::{with_access_key, AccessKeyProvider, CallError};
 use integrations_support::{code_of, http_get, ApiError, Downstream, Mode, Setup, SECRET};
 
 /// One RPC call to the downstream, counting attempts.
 async fn call(
-    creds: &SecretCredentials,
+    creds: &AccessKeyProvider,
     api: &Downstream,
     attempts: &AtomicUsize,
 ) -> Result<String, CallError<ApiError>> {
@@ -43,7 +43,7 @@ async fn call(
 async fn rotation_with_revocation_costs_one_replay_and_no_failed_call() {
     let setup = Setup::new().await;
     let api = Downstream::start(&setup).await;
-    let creds = setup.provider.credentials_provider(SECRET);
+    let creds = setup.provider.access_key_provider(SECRET);
     let attempts = AtomicUsize::new(0);
 
     let old_id = setup.kms.current_access_key(SECRET).access_key_id.clone();
@@ -84,8 +84,8 @@ async fn rotation_with_revocation_costs_one_replay_and_no_failed_call() {
 async fn concurrent_callers_share_one_refresh_and_replay_at_most_once_each() {
     let setup = Setup::new().await;
     let api = Arc::new(Downstream::start(&setup).await);
-    let creds = setup.provider.credentials_provider(SECRET);
-    creds.provider().get_access_key(SECRET).await.unwrap();
+    let creds = setup.provider.access_key_provider(SECRET);
+    setup.provider.get_access_key(SECRET).await.unwrap();
     let fetches_before = setup.kms.request_count(SECRET);
     setup.rotate_and_revoke();
 
@@ -121,7 +121,7 @@ async fn concurrent_callers_share_one_refresh_and_replay_at_most_once_each() {
 async fn no_replay_when_the_key_did_not_change() {
     let setup = Setup::new().await;
     let api = Downstream::start(&setup).await;
-    let creds = setup.provider.credentials_provider(SECRET);
+    let creds = setup.provider.access_key_provider(SECRET);
     let attempts = AtomicUsize::new(0);
     call(&creds, &api, &attempts).await.unwrap();
     let fetches_before = setup.kms.request_count(SECRET);
@@ -148,17 +148,17 @@ async fn no_replay_when_the_key_did_not_change() {
 async fn errors_that_are_not_about_the_key_are_returned_untouched() {
     let setup = Setup::new().await;
     let api = Downstream::start(&setup).await;
-    let creds = setup.provider.credentials_provider(SECRET);
+    let creds = setup.provider.access_key_provider(SECRET);
     let attempts = AtomicUsize::new(0);
     call(&creds, &api, &attempts).await.unwrap();
     let fetches_before = setup.kms.request_count(SECRET);
 
     api.set_mode(Mode::Throttle);
-    let err = call(&creds, &api, &attempts)
-        .await
-        .unwrap_err()
-        .into_operation()
-        .unwrap();
+    let err = match call(&creds, &api, &attempts).await.unwrap_err() {
+        CallError::Operation(e) => e,
+        CallError::Credentials(e) => panic!("expected the operation's error, got {e}"),
+        other => panic!("unexpected {other:?}"),
+    };
     assert_eq!(err.code.as_deref(), Some("Throttling.User"));
     assert_eq!(attempts.load(Ordering::SeqCst), 2);
     assert_eq!(
@@ -173,7 +173,7 @@ async fn credentials_failure_is_reported_without_running_the_operation() {
     let setup = Setup::new().await;
     let creds = setup
         .provider
-        .credentials_provider("acs/ram/user/does-not-exist");
+        .access_key_provider("acs/ram/user/does-not-exist");
     let ran = AtomicUsize::new(0);
     let r: Result<(), CallError<ApiError>> = with_access_key(
         &creds,

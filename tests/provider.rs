@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use aliyun_managed_credentials::config::Config;
-use aliyun_managed_credentials::provider::{ProviderError, RefreshOutcome};
 use aliyun_managed_credentials::testing::{AccessPoint, Fault, LocalKms, RamCredentialOptions};
 use aliyun_managed_credentials::{Error, ManagedCredentialsProvider};
+use aliyun_managed_credentials::{ProviderError, RefreshOutcome};
 
 const NAME: &str = "acs/ram/user/app";
 
@@ -72,10 +72,10 @@ async fn from_properties_file_fetches_ram_generic_and_binary_secrets() {
         "{health:?}"
     );
     let err = p.get_access_key("missing").await.unwrap_err();
-    match err {
-        Error::Kms(e) => assert_eq!(e.code(), Some("Forbidden.ResourceNotFound")),
-        other => panic!("{other}"),
-    }
+    assert!(matches!(err, Error::Kms(_)), "{err}");
+    assert_eq!(err.code(), Some("Forbidden.ResourceNotFound"));
+    assert!(err.is_secret_not_found(), "{err}");
+    assert!(!err.is_retryable(), "{err}");
     p.close().await;
 }
 
@@ -226,10 +226,10 @@ async fn stale_if_error_through_an_outage_then_recovery() {
     assert!(p.health().secrets[0].stale);
     // Past max_staleness the key is not served any more: the KMS error is.
     tokio::time::sleep(Duration::from_millis(900)).await;
-    match p.get_access_key(NAME).await.unwrap_err() {
-        Error::Kms(e) => assert_eq!(e.code(), Some("ServiceUnavailableTemporary")),
-        other => panic!("{other}"),
-    }
+    let err = p.get_access_key(NAME).await.unwrap_err();
+    assert!(matches!(err, Error::Kms(_)), "{err}");
+    assert_eq!(err.code(), Some("ServiceUnavailableTemporary"));
+    assert!(err.is_retryable(), "{err}");
     // Recovery.
     kms.clear_faults();
     let second = kms.rotate(NAME);
@@ -443,12 +443,12 @@ mod torn {
 
 #[tokio::test]
 async fn shared_gateway_endpoint_and_failover_from_instance_to_gateway() {
-    use aliyun_managed_credentials::config::CallerCredential;
+    use aliyun_managed_credentials::config::KmsIdentity;
 
     let (kms, _ap, mut config) = setup().await;
     let pair = kms.put_ram_credential(NAME);
     let caller = kms.register_access_key(&["*"]);
-    config.caller_credential = Some(CallerCredential::AccessKey {
+    config.identity = Some(KmsIdentity::AccessKey {
         access_key_id: caller.access_key_id.clone(),
         access_key_secret: caller.access_key_secret.as_str().into(),
     });

@@ -16,9 +16,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use aliyun_managed_credentials::config::Config;
+use aliyun_managed_credentials::config::{Config, ConfigBuilder};
 use aliyun_managed_credentials::integrations::endpoint::{CredentialsEndpoint, EndpointConfig};
-use aliyun_managed_credentials::secret::format_date;
 use aliyun_managed_credentials::ManagedCredentialsProvider;
 use zeroize::Zeroizing;
 
@@ -176,10 +175,12 @@ async fn provider_and_secrets(
                 .into(),
         );
     }
-    let provider = ManagedCredentialsProvider::builder()
-        .config(config)
-        .secret_names(secrets.clone())
+    // Prefetch what will be served: the configuration's secret_names plus --secret.
+    let config = ConfigBuilder::from_config(config)
+        .with_secret_names(secrets.iter().cloned())
         .build()
+        .map_err(|e| e.to_string())?;
+    let provider = ManagedCredentialsProvider::from_config(config)
         .await
         .map_err(|e| e.to_string())?;
     Ok((provider, secrets))
@@ -188,13 +189,14 @@ async fn provider_and_secrets(
 async fn get(opts: Options) -> Result<(), String> {
     let (provider, secrets) = provider_and_secrets(&opts).await?;
     let name = &secrets[0];
-    let creds = provider.credentials_provider(name.clone());
+    let creds = provider
+        .access_key_provider(name.clone())
+        .with_expiry_policy(EndpointConfig::default().expiry);
     let key = provider
         .get_access_key(name)
         .await
         .map_err(|e| e.to_string())?;
-    let policy = EndpointConfig::default().expiry;
-    let until = policy.valid_until(&key, creds.next_refresh(), SystemTime::now());
+    let until = creds.valid_until(&key);
     let doc = Zeroizing::new(
         serde_json::to_string_pretty(&serde_json::json!({
             "Code": "Success",
@@ -213,25 +215,24 @@ async fn get(opts: Options) -> Result<(), String> {
 
 async fn serve(opts: Options) -> Result<(), String> {
     let (provider, secrets) = provider_and_secrets(&opts).await?;
-    let mut config = EndpointConfig::default().allow_non_loopback(opts.allow_non_loopback);
+    let mut config = EndpointConfig::default();
+    config.allow_non_loopback = opts.allow_non_loopback;
     if let Some(listen) = opts.listen {
-        config = config.listen(listen);
+        config.listen = listen;
     }
     if let Some(path) = &opts.token_file {
         let token = Zeroizing::new(
             std::fs::read_to_string(path)
                 .map_err(|e| format!("could not read --token-file {}: {e}", path.display()))?,
         );
-        config = config.token(token.trim());
+        config.token = Some(Zeroizing::new(token.trim().to_owned()));
     }
-    let mut expiry = config.expiry;
     if let Some(s) = opts.min_validity {
-        expiry = expiry.min_validity(Duration::from_secs(s));
+        config.expiry.min_validity = Duration::from_secs(s);
     }
     if let Some(s) = opts.max_validity {
-        expiry = expiry.max_validity(Duration::from_secs(s));
+        config.expiry.max_validity = Duration::from_secs(s);
     }
-    config = config.expiry(expiry);
     let endpoint = CredentialsEndpoint::start(provider.clone(), secrets.clone(), config)
         .await
         .map_err(|e| e.to_string())?;
@@ -291,4 +292,13 @@ async fn wait_for_shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// `YYYY-MM-DDThh:mm:ssZ`, the date format of the credentials-URI document.
+fn format_date(t: SystemTime) -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    time::OffsetDateTime::from(t)
+        .format(&format)
+        .unwrap_or_default()
 }

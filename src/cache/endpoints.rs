@@ -14,16 +14,14 @@ use crate::kms::{GetSecretValueRequest, KmsClient, KmsError, SecretValue};
 
 /// A successful fetch and the endpoint that answered.
 #[derive(Debug)]
-pub struct Fetched {
+pub(crate) struct Fetched {
     /// The answer.
     pub value: SecretValue,
-    /// Index of the answering endpoint in configuration order.
-    pub endpoint_index: usize,
 }
 
 /// The endpoints of one provider.
 #[derive(Debug)]
-pub struct Endpoints {
+pub(crate) struct Endpoints {
     clients: Vec<Arc<dyn KmsClient>>,
     preferred: AtomicUsize,
     hedge_delay: Duration,
@@ -33,7 +31,7 @@ pub struct Endpoints {
 
 impl Endpoints {
     /// `clients` in failover order (must not be empty; the builder checks).
-    pub fn new(clients: Vec<Arc<dyn KmsClient>>, hedge_delay: Duration) -> Self {
+    pub(crate) fn new(clients: Vec<Arc<dyn KmsClient>>, hedge_delay: Duration) -> Self {
         Self {
             clients,
             preferred: AtomicUsize::new(0),
@@ -44,17 +42,12 @@ impl Endpoints {
     }
 
     /// Number of endpoints.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.clients.len()
     }
 
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.clients.is_empty()
-    }
-
     /// The endpoint the next fetch starts with (the last one that answered).
-    pub fn preferred(&self) -> String {
+    pub(crate) fn preferred(&self) -> String {
         let i = self.preferred.load(Ordering::Relaxed);
         self.clients
             .get(i)
@@ -63,7 +56,7 @@ impl Endpoints {
     }
 
     /// Failovers after a retryable error, and hedged requests started, so far.
-    pub fn counters(&self) -> (u64, u64) {
+    pub(crate) fn counters(&self) -> (u64, u64) {
         (
             self.failovers.load(Ordering::Relaxed),
             self.hedges.load(Ordering::Relaxed),
@@ -74,7 +67,7 @@ impl Endpoints {
     /// once, and if an endpoint has not answered after `hedge_delay` also asks the next one.
     /// The first success wins (the others are cancelled). A non-retryable error ends the fetch
     /// once nothing else is in flight (another region will not know the secret any better).
-    pub async fn fetch(&self, request: &GetSecretValueRequest) -> Result<Fetched, KmsError> {
+    pub(crate) async fn fetch(&self, request: &GetSecretValueRequest) -> Result<Fetched, KmsError> {
         let n = self.clients.len();
         if n == 0 {
             return Err(KmsError::Request {
@@ -142,7 +135,7 @@ impl Endpoints {
                             if index < n {
                                 self.preferred.store(index, Ordering::Relaxed);
                             }
-                            return Ok(Fetched { value, endpoint_index: index });
+                            return Ok(Fetched { value });
                         }
                         Err(error) => {
                             let retryable = error.is_retryable();

@@ -1,7 +1,7 @@
 //! Per-secret cache: single-flight fetches, refresh-ahead from one scheduler task,
 //! stale-if-error with backoff, rate-limited forced refresh, endpoint failover.
 //!
-//! Layout, one concept per module: [`clock`] (wall time that moves with tokio time),
+//! Layout, one concept per module: `crate::clock` (wall time that moves with tokio time),
 //! [`schedule`] (pure refresh policy), [`rate_limit`] (token bucket), [`endpoints`]
 //! (failover + hedging), [`stats`] (counters, health). This file holds the engine.
 //!
@@ -26,13 +26,12 @@ use crate::config::RefreshConfig;
 use crate::kms::{GetSecretValueRequest, KmsError};
 use crate::secret::{AccessKey, Secret, SecretError};
 
-pub mod clock;
-pub mod endpoints;
-pub mod rate_limit;
-pub mod schedule;
-pub mod stats;
+pub(crate) mod endpoints;
+pub(crate) mod rate_limit;
+pub(crate) mod schedule;
+pub(crate) mod stats;
 
-use clock::Clock;
+use crate::clock::Clock;
 use endpoints::Endpoints;
 use rate_limit::TokenBucket;
 use stats::{CertificateHealth, Counters, Health, SecretHealth, Stats};
@@ -709,7 +708,7 @@ async fn run_scheduler(cache: Weak<Cache>, wake: Arc<Notify>, mut shutdown: watc
                     None => {}
                 }
             }
-            earliest.map(|t| clock::until(now, t))
+            earliest.map(|t| crate::clock::until(now, t))
         };
         tokio::select! {
             _ = wake.notified() => {}

@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 /// A token bucket refilled by one token per `period`, holding at most `capacity`.
 #[derive(Debug)]
-pub struct TokenBucket {
+pub(crate) struct TokenBucket {
     capacity: u32,
     tokens: u32,
     period: Duration,
@@ -16,7 +16,7 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     /// A full bucket.
-    pub fn new(capacity: u32, period: Duration, now: Instant) -> Self {
+    pub(crate) fn new(capacity: u32, period: Duration, now: Instant) -> Self {
         Self {
             capacity,
             tokens: capacity,
@@ -26,7 +26,7 @@ impl TokenBucket {
     }
 
     /// Takes one token if there is one.
-    pub fn try_take(&mut self, now: Instant) -> bool {
+    pub(crate) fn try_take(&mut self, now: Instant) -> bool {
         self.refill(now);
         if self.tokens > 0 {
             self.tokens -= 1;
@@ -36,8 +36,9 @@ impl TokenBucket {
         }
     }
 
+    #[cfg(test)]
     /// Tokens available at `now`.
-    pub fn available(&mut self, now: Instant) -> u32 {
+    pub(crate) fn available(&mut self, now: Instant) -> u32 {
         self.refill(now);
         self.tokens
     }

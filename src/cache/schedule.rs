@@ -15,10 +15,11 @@ use rand::Rng;
 
 use crate::config::{RefreshConfig, RetryConfig};
 
+#[cfg(test)]
 /// The official `parseNextExecuteTime`: with `R` = rotation interval (6 h), `D` = delay (5 min)
 /// and `J` = the per-process random disturbance: if `NextRotationDate` is absent, in the past,
 /// or at least `R + J` ahead → `now + R + J`; else `NextRotationDate + D + J`.
-pub fn official_next_refresh(
+pub(crate) fn official_next_refresh(
     now: SystemTime,
     next_rotation: Option<SystemTime>,
     rotation_interval: Duration,
@@ -32,11 +33,12 @@ pub fn official_next_refresh(
     }
 }
 
+#[cfg(test)]
 /// The official `parseTTL` (on-read expiry of a cached value): for `RAMCredentials` +
 /// `SecretSubType=RamUserAccessKey`, `RotationInterval` (or `R` if absent) + `J`; otherwise the
 /// secret's own `refreshInterval` + `J`; otherwise `None` (the official clients then use 1 h).
 /// We do not expire on read (stale-if-error instead); kept to document and test the difference.
-pub fn official_ttl(
+pub(crate) fn official_ttl(
     secret_type: &str,
     secret_sub_type: Option<&str>,
     rotation_interval: Option<Duration>,
@@ -55,7 +57,7 @@ pub fn official_ttl(
 
 /// What the schedule looks at, taken from the freshly fetched secret.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ScheduleInput {
+pub(crate) struct ScheduleInput {
     /// `NextRotationDate` (or legacy `scheduleRotateTimestamp`).
     pub next_rotation: Option<SystemTime>,
     /// `ExpireTimestamp` of the AccessKey.
@@ -79,7 +81,7 @@ pub struct ScheduleInput {
 /// official band rule gives `NRD + D`, up to 5 min later); (3) `ExpireTimestamp` is honoured
 /// (the official clients parse it but never use it); (4) after a failure we retry with backoff
 /// ([`retry_delay`]) instead of waiting a full interval.
-pub fn next_refresh(
+pub(crate) fn next_refresh(
     config: &RefreshConfig,
     now: SystemTime,
     input: &ScheduleInput,
@@ -106,7 +108,7 @@ pub fn next_refresh(
 }
 
 /// A random jitter in `[0, config.jitter]`, drawn for each refresh.
-pub fn draw_jitter(config: &RefreshConfig, rng: &mut impl Rng) -> Duration {
+pub(crate) fn draw_jitter(config: &RefreshConfig, rng: &mut impl Rng) -> Duration {
     if config.jitter.is_zero() {
         return Duration::ZERO;
     }
@@ -116,7 +118,7 @@ pub fn draw_jitter(config: &RefreshConfig, rng: &mut impl Rng) -> Duration {
 
 /// Until when a key fetched at `fetched_at` may be served while refreshes fail: its
 /// `ExpireTimestamp`, else `fetched_at + max_staleness`.
-pub fn hard_expiry(
+pub(crate) fn hard_expiry(
     config: &RefreshConfig,
     fetched_at: SystemTime,
     expire: Option<SystemTime>,
@@ -126,7 +128,7 @@ pub fn hard_expiry(
 
 /// `t + d`, saturating at the year 9999 instead of panicking: `refreshInterval` and the
 /// configured durations can be any `u64`, and `SystemTime + Duration` panics on overflow.
-pub fn later(t: SystemTime, d: Duration) -> SystemTime {
+pub(crate) fn later(t: SystemTime, d: Duration) -> SystemTime {
     // 9999-12-31T23:59:59Z, representable by `SystemTime` on every platform.
     const FAR_FUTURE_SECS: u64 = 253_402_300_799;
     let far = SystemTime::UNIX_EPOCH + Duration::from_secs(FAR_FUTURE_SECS);
@@ -135,13 +137,13 @@ pub fn later(t: SystemTime, d: Duration) -> SystemTime {
 
 /// Wait before background retry number `failures` (1-based) after failed refreshes: capped
 /// exponential backoff with full jitter between `retry_base` and `retry_max`.
-pub fn retry_delay(config: &RefreshConfig, failures: u32, rng: &mut impl Rng) -> Duration {
+pub(crate) fn retry_delay(config: &RefreshConfig, failures: u32, rng: &mut impl Rng) -> Duration {
     let retry = RetryConfig {
         max_attempts: u32::MAX,
         base_delay: config.retry_base,
         max_delay: config.retry_max,
     };
-    crate::kms::retry::backoff_delay(&retry, failures.max(1), rng)
+    crate::kms::backoff::backoff_delay(&retry, failures.max(1), rng)
 }
 
 #[cfg(test)]

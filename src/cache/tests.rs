@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use crate::cache::clock::TokioClock;
+use crate::clock::TokioClock;
 use crate::config::{Endpoint, RefreshConfig, SecretString};
 use crate::kms::{
     BoxFuture, GetSecretValueRequest, KmsClient, KmsError, SecretValue, TransportErrorKind,
@@ -176,17 +176,23 @@ async fn provider_with(
     clients: Vec<Arc<ScriptedKms>>,
     refresh: RefreshConfig,
 ) -> ManagedCredentialsProvider {
-    ManagedCredentialsProvider::builder()
-        .clients(
-            clients
-                .into_iter()
-                .map(|c| c as Arc<dyn KmsClient>)
-                .collect(),
-        )
-        .refresh(refresh)
+    let mut builder = ManagedCredentialsProvider::builder().config(config_with(refresh, &[]));
+    for client in clients {
+        builder = builder.client(client as Arc<dyn KmsClient>);
+    }
+    builder
         .clock(Arc::new(TokioClock::starting_at(t0())))
         .build()
         .await
+        .unwrap()
+}
+
+/// A configuration without endpoints (the test's scripted clients are added to the builder).
+fn config_with(refresh: RefreshConfig, secret_names: &[&str]) -> crate::Config {
+    crate::ConfigBuilder::new()
+        .with_refresh(refresh)
+        .with_secret_names(secret_names.iter().copied())
+        .build()
         .unwrap()
 }
 
@@ -559,8 +565,8 @@ async fn providers_are_independent_and_prefetch() {
     let a = ScriptedKms::new("a");
     let b = ScriptedKms::new("b");
     let pa = ManagedCredentialsProvider::builder()
+        .config(config_with(RefreshConfig::default(), &[NAME, "other"]))
         .client(a.clone())
-        .secret_names([NAME, "other"])
         .build()
         .await
         .unwrap();
@@ -571,9 +577,8 @@ async fn providers_are_independent_and_prefetch() {
         ..refresh()
     };
     let err = ManagedCredentialsProvider::builder()
+        .config(config_with(fail_fast, &[NAME]))
         .client(b.clone())
-        .refresh(fail_fast)
-        .secret_names([NAME])
         .build()
         .await
         .unwrap_err();

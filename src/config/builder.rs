@@ -1,23 +1,20 @@
 //! [`ConfigBuilder`]: the typed way to write a configuration in code, or to start from a file
 //! ([`ConfigBuilder::from_config`]) and override parts of it. Builder calls override what the
-//! file said; `add_*` calls append after the file's entries (use `clear_*` to replace them).
+//! file said; `add_*` calls append after the file's entries.
 //! [`ConfigBuilder::build`] applies the same validation as the file loader.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use super::endpoint::{gateway_endpoint, parse_endpoint, valid_region_id, Scheme};
+use super::endpoint::{gateway_endpoint, valid_region_id};
 use super::error::{ConfigError, Location};
 use super::keys;
 use super::types::{
-    CallerCredential, ClientKeySource, Config, Endpoint, GatewayEndpointConfig, HttpConfig,
-    InstanceEndpointConfig, PasswordSource, PasswordSources, RefreshConfig, RetryConfig,
-    SecretString,
+    ClientKeySource, Config, Endpoint, GatewayEndpointConfig, HttpConfig, InstanceEndpointConfig,
+    KmsIdentity, RefreshConfig, SecretString,
 };
 
 /// The default `version_stage`.
-pub const DEFAULT_VERSION_STAGE: &str = "ACSCurrent";
+pub(crate) const DEFAULT_VERSION_STAGE: &str = "ACSCurrent";
 
 const BUILDER: &str = "ConfigBuilder";
 
@@ -25,6 +22,27 @@ impl Config {
     /// A builder with the documented defaults and no endpoints.
     pub fn builder() -> ConfigBuilder {
         ConfigBuilder::new()
+    }
+
+    /// The documented defaults with no endpoint and no identity (what an empty builder holds).
+    pub(crate) fn defaults() -> Config {
+        Config {
+            source: None,
+            identity: None,
+            instances: Vec::new(),
+            gateways: Vec::new(),
+            secret_names: Vec::new(),
+            version_stage: DEFAULT_VERSION_STAGE.to_owned(),
+            http: HttpConfig::default(),
+            refresh: RefreshConfig::default(),
+        }
+    }
+
+    /// The file this came from, or `ConfigBuilder`, for messages.
+    pub(crate) fn origin_name(&self) -> String {
+        self.source
+            .as_ref()
+            .map_or_else(|| BUILDER.to_owned(), |p| p.display().to_string())
     }
 }
 
@@ -45,36 +63,6 @@ impl InstanceEndpointConfig {
             ignore_ssl_certs: false,
             connect_to: None,
         }
-    }
-
-    /// Sets the instance CA bundle (`caFilePath`).
-    pub fn with_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.ca_file = Some(path.into());
-        self
-    }
-
-    /// Appends a password source (tried in the order added).
-    pub fn with_password_source(mut self, source: PasswordSource) -> Self {
-        self.password.push(source);
-        self
-    }
-
-    /// Replaces the password sources.
-    pub fn with_password_sources(mut self, sources: PasswordSources) -> Self {
-        self.password = sources;
-        self
-    }
-
-    /// `ignoreSslCerts`: turns off server-certificate checks for this instance (not recommended).
-    pub fn with_ignore_ssl_certs(mut self, ignore: bool) -> Self {
-        self.ignore_ssl_certs = ignore;
-        self
-    }
-
-    /// `connectTo`: connect to this address, verify TLS against the endpoint's host name.
-    pub fn with_connect_to(mut self, addr: SocketAddr) -> Self {
-        self.connect_to = Some(addr);
-        self
     }
 }
 
@@ -102,44 +90,32 @@ impl GatewayEndpointConfig {
             connect_to: None,
         }
     }
-
-    /// A region with an explicit endpoint (wins over the derived one).
-    pub fn with_endpoint(mut self, endpoint: Endpoint) -> Self {
-        self.endpoint = endpoint;
-        self
-    }
-
-    /// Extra trust anchors for this endpoint (`caFilePath`).
-    pub fn with_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.ca_file = Some(path.into());
-        self
-    }
-
-    /// `connectTo`: connect to this address, verify TLS against the endpoint's host name.
-    pub fn with_connect_to(mut self, addr: SocketAddr) -> Self {
-        self.connect_to = Some(addr);
-        self
-    }
 }
 
-/// Builds a validated [`Config`] in code. Every setter has the properties key it corresponds
-/// to in its documentation; defaults are those of the `Default` impls of [`HttpConfig`](crate::config::HttpConfig) and
-/// [`RefreshConfig`](crate::config::RefreshConfig).
+/// Builds a validated [`Config`] in code: the same configuration the properties file gives,
+/// checked by the same validator. Every setter names the properties key it corresponds to.
+/// HTTP and refresh tuning are one struct each ([`HttpConfig`], [`RefreshConfig`]) whose
+/// `Default` holds the documented defaults: change the fields you need and pass the struct.
+///
+/// ```
+/// use std::time::Duration;
+/// use aliyun_managed_credentials::config::{ConfigBuilder, RefreshConfig};
+///
+/// let mut refresh = RefreshConfig::default();
+/// refresh.jitter = Duration::from_secs(120);
+/// let config = ConfigBuilder::new()
+///     .with_access_key("LTAI5tExampleId", "example-secret")
+///     .add_gateway_region("cn-hangzhou")
+///     .with_secret_names(["acs/ram/user/app"])
+///     .with_refresh(refresh)
+///     .build()
+///     .expect("valid configuration");
+/// assert_eq!(config.gateways[0].endpoint.host, "kms.cn-hangzhou.aliyuncs.com");
+/// ```
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct ConfigBuilder {
     config: Config,
-    /// Problems found by setters that parse strings, reported by `build`.
-    deferred: Vec<DeferredError>,
-}
-
-#[derive(Clone, Debug)]
-struct DeferredError {
-    key: &'static str,
-    entry: Option<usize>,
-    field: Option<&'static str>,
-    value: String,
-    problem: String,
 }
 
 impl Default for ConfigBuilder {
@@ -152,40 +128,21 @@ impl ConfigBuilder {
     /// A builder with the defaults and nothing configured.
     pub fn new() -> Self {
         Self {
-            config: Config {
-                source: None,
-                caller_credential: None,
-                instances: Vec::new(),
-                gateways: Vec::new(),
-                secret_names: Vec::new(),
-                version_stage: DEFAULT_VERSION_STAGE.to_owned(),
-                http: HttpConfig::default(),
-                refresh: RefreshConfig::default(),
-            },
-            deferred: Vec::new(),
+            config: Config::defaults(),
         }
     }
 
     /// Starts from an existing configuration (typically loaded from a file); later calls
     /// override its values.
     pub fn from_config(config: Config) -> Self {
-        Self {
-            config,
-            deferred: Vec::new(),
-        }
+        Self { config }
     }
 
-    // ---- caller credential (credentials_type) ----
+    // ---- KMS identity (credentials_type) ----
 
     /// Sets the credential used for shared-gateway endpoints (`credentials_type` and its keys).
-    pub fn with_caller_credential(mut self, credential: CallerCredential) -> Self {
-        self.config.caller_credential = Some(credential);
-        self
-    }
-
-    /// Removes the caller credential.
-    pub fn without_caller_credential(mut self) -> Self {
-        self.config.caller_credential = None;
+    pub fn with_identity(mut self, credential: KmsIdentity) -> Self {
+        self.config.identity = Some(credential);
         self
     }
 
@@ -195,36 +152,9 @@ impl ConfigBuilder {
         access_key_id: impl Into<String>,
         access_key_secret: impl Into<SecretString>,
     ) -> Self {
-        self.with_caller_credential(CallerCredential::AccessKey {
+        self.with_identity(KmsIdentity::AccessKey {
             access_key_id: access_key_id.into(),
             access_key_secret: access_key_secret.into(),
-        })
-    }
-
-    /// `credentials_type=sts_token`.
-    pub fn with_sts_token(
-        self,
-        access_key_id: impl Into<String>,
-        access_key_secret: impl Into<SecretString>,
-        security_token: impl Into<SecretString>,
-    ) -> Self {
-        self.with_caller_credential(CallerCredential::StsToken {
-            access_key_id: access_key_id.into(),
-            access_key_secret: access_key_secret.into(),
-            security_token: security_token.into(),
-        })
-    }
-
-    /// `credentials_type=client_key` with the given key and password sources.
-    pub fn with_client_key(self, key: ClientKeySource, password: PasswordSources) -> Self {
-        self.with_caller_credential(CallerCredential::ClientKey { key, password })
-    }
-
-    /// `credentials_type=ecs_ram_role` (role name discovered from the metadata service if `None`).
-    pub fn with_ecs_ram_role(self, role_name: Option<String>) -> Self {
-        self.with_caller_credential(CallerCredential::EcsRamRole {
-            role_name,
-            metadata_endpoint: None,
         })
     }
 
@@ -233,12 +163,6 @@ impl ConfigBuilder {
     /// Appends a KMS instance endpoint (`cache_client_dkms_config_info` entry).
     pub fn add_instance_endpoint(mut self, instance: InstanceEndpointConfig) -> Self {
         self.config.instances.push(instance);
-        self
-    }
-
-    /// Removes all instance endpoints (e.g. those loaded from a file).
-    pub fn clear_instance_endpoints(mut self) -> Self {
-        self.config.instances.clear();
         self
     }
 
@@ -253,45 +177,7 @@ impl ConfigBuilder {
         self.add_gateway(GatewayEndpointConfig::for_region(region_id))
     }
 
-    /// Appends the VPC shared gateway of a region (`{"regionId": "...", "vpc": true}`).
-    pub fn add_gateway_vpc_region(self, region_id: impl Into<String>) -> Self {
-        self.add_gateway(GatewayEndpointConfig::for_vpc_region(region_id))
-    }
-
-    /// Appends a shared gateway with an explicit endpoint (`{"regionId": ..., "endpoint": ...}`).
-    /// A malformed endpoint is reported by [`build`](Self::build).
-    pub fn add_gateway_endpoint(mut self, region_id: impl Into<String>, endpoint: &str) -> Self {
-        let entry = self.config.gateways.len() + 1;
-        let gateway = GatewayEndpointConfig::for_region(region_id);
-        match parse_endpoint(endpoint, Scheme::Https) {
-            Ok(ep) => self.config.gateways.push(gateway.with_endpoint(ep)),
-            Err(problem) => {
-                self.deferred.push(DeferredError {
-                    key: keys::REGIONS,
-                    entry: Some(entry),
-                    field: Some("endpoint"),
-                    value: endpoint.to_owned(),
-                    problem,
-                });
-                self.config.gateways.push(gateway);
-            }
-        }
-        self
-    }
-
-    /// Removes all shared-gateway endpoints.
-    pub fn clear_gateways(mut self) -> Self {
-        self.config.gateways.clear();
-        self
-    }
-
     // ---- secrets ----
-
-    /// Appends a secret to prefetch at start-up (`secret_names`).
-    pub fn add_secret_name(mut self, name: impl Into<String>) -> Self {
-        self.config.secret_names.push(name.into());
-        self
-    }
 
     /// Replaces the secrets to prefetch (`secret_names`).
     pub fn with_secret_names<I, S>(mut self, names: I) -> Self
@@ -317,43 +203,6 @@ impl ConfigBuilder {
         self
     }
 
-    /// `connect_timeout_ms`.
-    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
-        self.config.http.connect_timeout = timeout;
-        self
-    }
-
-    /// `request_timeout_ms`.
-    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
-        self.config.http.request_timeout = timeout;
-        self
-    }
-
-    /// `max_response_bytes`.
-    pub fn with_max_response_bytes(mut self, bytes: usize) -> Self {
-        self.config.http.max_response_bytes = bytes;
-        self
-    }
-
-    /// Replaces the per-request retry policy.
-    pub fn with_retry(mut self, retry: RetryConfig) -> Self {
-        self.config.http.retry = retry;
-        self
-    }
-
-    /// `max_attempts` (including the first).
-    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
-        self.config.http.retry.max_attempts = attempts;
-        self
-    }
-
-    /// `retry_base_delay_ms` and `retry_max_delay_ms`.
-    pub fn with_retry_delays(mut self, base: Duration, max: Duration) -> Self {
-        self.config.http.retry.base_delay = base;
-        self.config.http.retry.max_delay = max;
-        self
-    }
-
     // ---- refresh ----
 
     /// Replaces all refresh settings.
@@ -362,84 +211,8 @@ impl ConfigBuilder {
         self
     }
 
-    /// `refresh_max_interval_ms` (MCP `rotation_interval`).
-    pub fn with_refresh_max_interval(mut self, interval: Duration) -> Self {
-        self.config.refresh.max_interval = interval;
-        self
-    }
-
-    /// `refresh_rotation_delay_ms` (MCP `delay_interval`).
-    pub fn with_rotation_delay(mut self, delay: Duration) -> Self {
-        self.config.refresh.rotation_delay = delay;
-        self
-    }
-
-    /// `refresh_expiry_buffer_ms`.
-    pub fn with_expiry_buffer(mut self, buffer: Duration) -> Self {
-        self.config.refresh.expiry_buffer = buffer;
-        self
-    }
-
-    /// `refresh_jitter_ms` (zero disables jitter).
-    pub fn with_refresh_jitter(mut self, jitter: Duration) -> Self {
-        self.config.refresh.jitter = jitter;
-        self
-    }
-
-    /// `max_staleness_ms`.
-    pub fn with_max_staleness(mut self, staleness: Duration) -> Self {
-        self.config.refresh.max_staleness = staleness;
-        self
-    }
-
-    /// `refresh_retry_base_ms` and `refresh_retry_max_ms`.
-    pub fn with_refresh_retry(mut self, base: Duration, max: Duration) -> Self {
-        self.config.refresh.retry_base = base;
-        self.config.refresh.retry_max = max;
-        self
-    }
-
-    /// `rejected_key_error_codes`.
-    pub fn with_rejected_key_codes<I, S>(mut self, codes: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.config.refresh.rejected_key_codes = codes.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// `forced_refresh_burst` and `forced_refresh_period_ms`.
-    pub fn with_forced_refresh(mut self, burst: u32, period: Duration) -> Self {
-        self.config.refresh.forced_refresh_burst = burst;
-        self.config.refresh.forced_refresh_period = period;
-        self
-    }
-
-    /// `prefetch_fail_fast`.
-    pub fn with_prefetch_fail_fast(mut self, fail_fast: bool) -> Self {
-        self.config.refresh.prefetch_fail_fast = fail_fast;
-        self
-    }
-
-    /// `hedge_delay_ms`.
-    pub fn with_hedge_delay(mut self, delay: Duration) -> Self {
-        self.config.refresh.hedge_delay = delay;
-        self
-    }
-
     /// Validates and returns the configuration (same checks as the file loader).
     pub fn build(self) -> Result<Config, ConfigError> {
-        if let Some(d) = self.deferred.into_iter().next() {
-            return Err(ConfigError::InvalidEndpoint {
-                at: Location::origin(BUILDER)
-                    .with_key(d.key, None)
-                    .with_entry_opt(d.entry)
-                    .with_field_opt(d.field),
-                value: d.value,
-                problem: d.problem,
-            });
-        }
         let config = normalize(self.config);
         validate(&config, &|key, entry, field| {
             Location::origin(BUILDER)
@@ -469,13 +242,10 @@ pub(crate) type Locate<'a> = dyn Fn(&str, Option<usize>, Option<&str>) -> Locati
 /// The checks shared by the file loader and the builder.
 pub(crate) fn validate(config: &Config, at: &Locate<'_>) -> Result<(), ConfigError> {
     let origin = at("", None, None).origin_name().to_owned();
-    if config.instances.is_empty() && config.gateways.is_empty() {
-        return Err(ConfigError::NoEndpoint { origin });
+    if !config.gateways.is_empty() && config.identity.is_none() {
+        return Err(ConfigError::MissingIdentity { origin });
     }
-    if !config.gateways.is_empty() && config.caller_credential.is_none() {
-        return Err(ConfigError::MissingCallerCredential { origin });
-    }
-    if let Some(credential) = &config.caller_credential {
+    if let Some(credential) = &config.identity {
         validate_credential(credential, at)?;
     }
     for (i, instance) in config.instances.iter().enumerate() {
@@ -567,14 +337,14 @@ pub(crate) fn validate(config: &Config, at: &Locate<'_>) -> Result<(), ConfigErr
     Ok(())
 }
 
-fn validate_credential(credential: &CallerCredential, at: &Locate<'_>) -> Result<(), ConfigError> {
+fn validate_credential(credential: &KmsIdentity, at: &Locate<'_>) -> Result<(), ConfigError> {
     let missing = |key: &str, ty: &str| ConfigError::MissingKey {
         at: at(keys::CREDENTIALS_TYPE, None, None),
         key: key.to_owned(),
         credentials_type: ty.to_owned(),
     };
     match credential {
-        CallerCredential::ClientKey { key, .. } => match key {
+        KmsIdentity::ClientKey { key, .. } => match key {
             ClientKeySource::File(p) if p.as_os_str().is_empty() => {
                 Err(missing(keys::PRIVATE_KEY_PATH, "client_key"))
             }
@@ -583,7 +353,7 @@ fn validate_credential(credential: &CallerCredential, at: &Locate<'_>) -> Result
             }
             _ => Ok(()),
         },
-        CallerCredential::AccessKey {
+        KmsIdentity::AccessKey {
             access_key_id,
             access_key_secret,
         } => {
@@ -595,7 +365,7 @@ fn validate_credential(credential: &CallerCredential, at: &Locate<'_>) -> Result
                 Ok(())
             }
         }
-        CallerCredential::StsToken {
+        KmsIdentity::StsToken {
             access_key_id,
             access_key_secret,
             security_token,
@@ -610,7 +380,7 @@ fn validate_credential(credential: &CallerCredential, at: &Locate<'_>) -> Result
                 Ok(())
             }
         }
-        CallerCredential::RamRoleArn {
+        KmsIdentity::RamRoleArn {
             access_key_id,
             access_key_secret,
             role_arn,
@@ -629,7 +399,7 @@ fn validate_credential(credential: &CallerCredential, at: &Locate<'_>) -> Result
                 Ok(())
             }
         }
-        CallerCredential::EcsRamRole { .. } => Ok(()),
+        KmsIdentity::EcsRamRole { .. } => Ok(()),
     }
 }
 

@@ -6,9 +6,12 @@ use std::net::SocketAddr;
 use super::error::{ConfigError, Location};
 use super::types::Endpoint;
 
-impl Endpoint {
-    /// Parses `host`, `host:port` or `https://host[:port][/]` (port 443 when absent).
-    pub fn parse(input: &str) -> Result<Self, ConfigError> {
+/// Parses `host`, `host:port` or `https://host[:port][/]` (port 443 when absent), as the
+/// properties file's `endpoint` fields are read.
+impl std::str::FromStr for Endpoint {
+    type Err = ConfigError;
+
+    fn from_str(input: &str) -> Result<Self, ConfigError> {
         parse_endpoint(input, Scheme::Https).map_err(|problem| ConfigError::InvalidEndpoint {
             at: Location::origin("endpoint"),
             value: input.to_owned(),

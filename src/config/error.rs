@@ -26,7 +26,7 @@ struct Parts {
 
 impl Location {
     /// A location naming only the origin (file path, label or `ConfigBuilder`).
-    pub fn origin(origin: impl Into<String>) -> Self {
+    pub(crate) fn origin(origin: impl Into<String>) -> Self {
         Self(Box::new(Parts {
             origin: origin.into(),
             ..Parts::default()
@@ -34,7 +34,7 @@ impl Location {
     }
 
     /// The file path, the label given to `from_properties_str`, or `ConfigBuilder`.
-    pub fn origin_name(&self) -> &str {
+    pub(crate) fn origin_name(&self) -> &str {
         &self.0.origin
     }
 
@@ -46,16 +46,6 @@ impl Location {
     /// The properties key (for the builder: the equivalent properties key).
     pub fn key(&self) -> Option<&str> {
         self.0.key.as_deref()
-    }
-
-    /// 1-based entry in a JSON list (`cache_client_region_id`, `cache_client_dkms_config_info`).
-    pub fn entry(&self) -> Option<usize> {
-        self.0.entry
-    }
-
-    /// Field inside that JSON entry.
-    pub fn field(&self) -> Option<&str> {
-        self.0.field.as_deref()
     }
 
     pub(crate) fn with_key(mut self, key: &str, line: Option<usize>) -> Self {
@@ -106,7 +96,8 @@ impl fmt::Display for Location {
 }
 
 /// The allowed `credentials_type` values, for messages and docs.
-pub const CREDENTIALS_TYPES: &str = "client_key, ak, token, sts, ram_role, ecs_ram_role, sts_token";
+pub(crate) const CREDENTIALS_TYPES: &str =
+    "client_key, ak, token, sts, ram_role, ecs_ram_role, sts_token";
 
 /// A configuration problem. Every variant names where (file, line, key, JSON entry and field)
 /// and how to fix it, and never contains the value of a secret key.
@@ -229,9 +220,9 @@ pub enum ConfigError {
         origin: String,
     },
 
-    /// Shared-gateway endpoints are configured but no caller credential.
+    /// Shared-gateway endpoints are configured but no KMS identity.
     #[error("{origin}: cache_client_region_id lists shared-gateway regions but no credentials_type is set; set credentials_type (client_key, ak, sts_token, ram_role, ecs_ram_role, ...) and its keys, or remove cache_client_region_id")]
-    MissingCallerCredential {
+    MissingIdentity {
         /// The file path, label or `ConfigBuilder`.
         origin: String,
     },

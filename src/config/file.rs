@@ -28,15 +28,15 @@ use super::error::{ConfigError, Location};
 use super::keys::{self, did_you_mean};
 use super::properties::Properties;
 use super::types::{
-    CallerCredential, ClientKeySource, Config, GatewayEndpointConfig, HttpConfig,
-    InstanceEndpointConfig, PasswordSource, PasswordSources, RefreshConfig, SecretString,
+    ClientKeySource, Config, GatewayEndpointConfig, HttpConfig, InstanceEndpointConfig,
+    KmsIdentity, PasswordSource, PasswordSources, RefreshConfig, SecretString,
 };
 
 /// Environment variable holding the path of the configuration file.
-pub const CONFIG_FILE_ENV: &str = "ALIYUN_MANAGED_CREDENTIALS_FILE";
+pub(crate) const CONFIG_FILE_ENV: &str = "ALIYUN_MANAGED_CREDENTIALS_FILE";
 
 /// File name looked for in the working directory.
-pub const DEFAULT_CONFIG_FILE: &str = "managed_credentials_providers.properties";
+pub(crate) const DEFAULT_CONFIG_FILE: &str = "managed_credentials_providers.properties";
 
 impl Config {
     /// Loads and validates the given `.properties` file.
@@ -53,7 +53,7 @@ impl Config {
 
     /// Loads from `explicit` if given, else from the default location
     /// ([`from_default_location`](Self::from_default_location)).
-    pub fn load(explicit: Option<&Path>) -> Result<Self, ConfigError> {
+    pub(crate) fn load(explicit: Option<&Path>) -> Result<Self, ConfigError> {
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
         let (path, how) = locate(explicit, std::env::var_os(CONFIG_FILE_ENV), &cwd)?;
         load_file(&path, &how)
@@ -174,7 +174,7 @@ pub(crate) fn from_properties(
         base_dir,
     };
     let mut referenced = HashSet::new();
-    let caller_credential = loader.caller_credential()?;
+    let identity = loader.identity()?;
     let instances = loader.instances(&mut referenced)?;
     let gateways = loader.gateways()?;
     let secret_names = loader.list(keys::SECRET_NAMES).unwrap_or_default();
@@ -187,7 +187,7 @@ pub(crate) fn from_properties(
 
     let config = normalize(Config {
         source,
-        caller_credential,
+        identity,
         instances,
         gateways,
         secret_names,
@@ -195,6 +195,13 @@ pub(crate) fn from_properties(
         http,
         refresh,
     });
+    // A file must name an endpoint (custom clients exist only in code); a `ConfigBuilder` may
+    // leave them out and pass clients to the provider builder instead.
+    if config.instances.is_empty() && config.gateways.is_empty() {
+        return Err(ConfigError::NoEndpoint {
+            origin: origin.to_owned(),
+        });
+    }
     validate(&config, &|key, entry, field| {
         if key.is_empty() {
             return Location::origin(origin);
@@ -330,7 +337,7 @@ impl<'a> Loader<'a> {
 
     // ---- credentials_type ----
 
-    fn caller_credential(&self) -> Result<Option<CallerCredential>, ConfigError> {
+    fn identity(&self) -> Result<Option<KmsIdentity>, ConfigError> {
         let Some(ty) = self.get(keys::CREDENTIALS_TYPE) else {
             for key in CREDENTIAL_KEYS {
                 if let Some(line) = self.line(key) {
@@ -354,11 +361,11 @@ impl<'a> Loader<'a> {
             })
         };
         let require_secret = |key: &str| require(key).map(SecretString::new);
-        let (credential, used): (CallerCredential, &[&str]) = match ty_lower.as_str() {
+        let (credential, used): (KmsIdentity, &[&str]) = match ty_lower.as_str() {
             "client_key" => {
                 let path = require(keys::PRIVATE_KEY_PATH)?;
                 (
-                    CallerCredential::ClientKey {
+                    KmsIdentity::ClientKey {
                         key: ClientKeySource::File(self.resolve(&path)),
                         password: self.top_level_password_sources(),
                     },
@@ -366,21 +373,21 @@ impl<'a> Loader<'a> {
                 )
             }
             "ak" => (
-                CallerCredential::AccessKey {
+                KmsIdentity::AccessKey {
                     access_key_id: require(keys::ACCESS_KEY_ID)?,
                     access_key_secret: require_secret(keys::ACCESS_SECRET)?,
                 },
                 &[keys::ACCESS_KEY_ID, keys::ACCESS_SECRET],
             ),
             "token" => (
-                CallerCredential::AccessKey {
+                KmsIdentity::AccessKey {
                     access_key_id: require(keys::ACCESS_TOKEN_ID)?,
                     access_key_secret: require_secret(keys::ACCESS_TOKEN)?,
                 },
                 &[keys::ACCESS_TOKEN_ID, keys::ACCESS_TOKEN],
             ),
             "sts_token" => (
-                CallerCredential::StsToken {
+                KmsIdentity::StsToken {
                     access_key_id: require(keys::ACCESS_KEY_ID)?,
                     access_key_secret: require_secret(keys::ACCESS_SECRET)?,
                     security_token: require_secret(keys::SECURITY_TOKEN)?,
@@ -403,7 +410,7 @@ impl<'a> Loader<'a> {
                     })?),
                 };
                 (
-                    CallerCredential::RamRoleArn {
+                    KmsIdentity::RamRoleArn {
                         access_key_id: require(keys::ACCESS_KEY_ID)?,
                         access_key_secret: require_secret(keys::ACCESS_SECRET)?,
                         role_arn: require(keys::ROLE_ARN)?,
@@ -440,7 +447,7 @@ impl<'a> Loader<'a> {
                     })?),
                 };
                 (
-                    CallerCredential::EcsRamRole {
+                    KmsIdentity::EcsRamRole {
                         role_name: self.string(keys::ROLE_NAME),
                         metadata_endpoint,
                     },

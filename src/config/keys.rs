@@ -1,152 +1,179 @@
 //! The names of every properties key and JSON field we read, and "did you mean" suggestions for
-//! near misses.
+//! near misses. [`ConfigKey`] is the one table of top-level keys; the crate-internal constants
+//! below are generated from it so the file loader can name a key without a second spelling.
 
-/// `credentials_type`.
-pub const CREDENTIALS_TYPE: &str = "credentials_type";
-/// `credentials_access_key_id`.
-pub const ACCESS_KEY_ID: &str = "credentials_access_key_id";
-/// `credentials_access_secret` (secret).
-pub const ACCESS_SECRET: &str = "credentials_access_secret";
-/// `credentials_access_token_id` (`token` type).
-pub const ACCESS_TOKEN_ID: &str = "credentials_access_token_id";
-/// `credentials_access_token` (`token` type, secret).
-pub const ACCESS_TOKEN: &str = "credentials_access_token";
-/// `credentials_security_token` (our `sts_token` type, secret).
-pub const SECURITY_TOKEN: &str = "credentials_security_token";
-/// `credentials_role_arn`.
-pub const ROLE_ARN: &str = "credentials_role_arn";
-/// `credentials_role_session_name`.
-pub const ROLE_SESSION_NAME: &str = "credentials_role_session_name";
-/// `credentials_policy`.
-pub const POLICY: &str = "credentials_policy";
-/// `credentials_duration_seconds`.
-pub const DURATION_SECONDS: &str = "credentials_duration_seconds";
-/// `credentials_sts_endpoint`.
-pub const STS_ENDPOINT: &str = "credentials_sts_endpoint";
-/// `credentials_role_name`.
-pub const ROLE_NAME: &str = "credentials_role_name";
-/// `credentials_ecs_metadata_endpoint` (ours).
-pub const ECS_METADATA_ENDPOINT: &str = "credentials_ecs_metadata_endpoint";
-/// `client_key_private_key_path`.
-pub const PRIVATE_KEY_PATH: &str = "client_key_private_key_path";
-/// `client_key_password_from_file_path`.
-pub const PASSWORD_FILE: &str = "client_key_password_from_file_path";
-/// `client_key_password_from_env_variable`.
-pub const PASSWORD_ENV: &str = "client_key_password_from_env_variable";
+use std::fmt;
+use std::str::FromStr;
+
+macro_rules! config_keys {
+    ($( $(#[$doc:meta])* $variant:ident => $konst:ident = $text:literal, )*) => {
+        /// Every top-level key of `managed_credentials_providers.properties` this crate reads:
+        /// the official clients' keys and this crate's own. Parse one with [`FromStr`] (exact,
+        /// case-sensitive, as the official clients match), print it with [`as_str`](Self::as_str);
+        /// [`ConfigError`](crate::config::ConfigError) locations and the manual use the same names.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum ConfigKey {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl ConfigKey {
+            /// Every key, in the order the manual lists them.
+            pub const ALL: &'static [ConfigKey] = &[$(ConfigKey::$variant,)*];
+
+            /// The key as written in the properties file.
+            pub const fn as_str(self) -> &'static str {
+                match self { $(ConfigKey::$variant => $text,)* }
+            }
+        }
+
+        $( pub(crate) const $konst: &str = ConfigKey::$variant.as_str(); )*
+
+        /// Every top-level key we read.
+        pub(crate) const KNOWN_KEYS: &[&str] = &[$($text,)*];
+    };
+}
+
+config_keys! {
+    /// `credentials_type`.
+    CredentialsType => CREDENTIALS_TYPE = "credentials_type",
+    /// `credentials_access_key_id`.
+    CredentialsAccessKeyId => ACCESS_KEY_ID = "credentials_access_key_id",
+    /// `credentials_access_secret` (secret).
+    CredentialsAccessSecret => ACCESS_SECRET = "credentials_access_secret",
+    /// `credentials_access_token_id` (`token` type).
+    CredentialsAccessTokenId => ACCESS_TOKEN_ID = "credentials_access_token_id",
+    /// `credentials_access_token` (`token` type, secret).
+    CredentialsAccessToken => ACCESS_TOKEN = "credentials_access_token",
+    /// `credentials_security_token` (our `sts_token` type, secret).
+    CredentialsSecurityToken => SECURITY_TOKEN = "credentials_security_token",
+    /// `credentials_role_arn`.
+    CredentialsRoleArn => ROLE_ARN = "credentials_role_arn",
+    /// `credentials_role_session_name`.
+    CredentialsRoleSessionName => ROLE_SESSION_NAME = "credentials_role_session_name",
+    /// `credentials_policy`.
+    CredentialsPolicy => POLICY = "credentials_policy",
+    /// `credentials_duration_seconds`.
+    CredentialsDurationSeconds => DURATION_SECONDS = "credentials_duration_seconds",
+    /// `credentials_sts_endpoint`.
+    CredentialsStsEndpoint => STS_ENDPOINT = "credentials_sts_endpoint",
+    /// `credentials_role_name`.
+    CredentialsRoleName => ROLE_NAME = "credentials_role_name",
+    /// `credentials_ecs_metadata_endpoint` (ours).
+    CredentialsEcsMetadataEndpoint => ECS_METADATA_ENDPOINT = "credentials_ecs_metadata_endpoint",
+    /// `client_key_private_key_path`.
+    ClientKeyPrivateKeyPath => PRIVATE_KEY_PATH = "client_key_private_key_path",
+    /// `client_key_password_from_file_path`.
+    ClientKeyPasswordFromFilePath => PASSWORD_FILE = "client_key_password_from_file_path",
+    /// `client_key_password_from_env_variable`.
+    ClientKeyPasswordFromEnvVariable => PASSWORD_ENV = "client_key_password_from_env_variable",
+    /// `cache_client_region_id`.
+    CacheClientRegionId => REGIONS = "cache_client_region_id",
+    /// `cache_client_dkms_config_info`.
+    CacheClientDkmsConfigInfo => DKMS = "cache_client_dkms_config_info",
+    /// `secret_names`.
+    SecretNames => SECRET_NAMES = "secret_names",
+    /// MCP `rotation_interval` (ms).
+    RotationInterval => ROTATION_INTERVAL = "rotation_interval",
+    /// MCP `delay_interval` (ms).
+    DelayInterval => DELAY_INTERVAL = "delay_interval",
+    /// MCP `monitor_period_milliseconds` (ignored).
+    MonitorPeriodMilliseconds => MONITOR_PERIOD = "monitor_period_milliseconds",
+    /// MCP `monitor_customer_milliseconds` (ignored).
+    MonitorCustomerMilliseconds => MONITOR_CUSTOMER = "monitor_customer_milliseconds",
+    /// Our `version_stage`.
+    VersionStage => VERSION_STAGE = "version_stage",
+    /// Our `connect_timeout_ms`.
+    ConnectTimeoutMs => CONNECT_TIMEOUT_MS = "connect_timeout_ms",
+    /// Our `request_timeout_ms`.
+    RequestTimeoutMs => REQUEST_TIMEOUT_MS = "request_timeout_ms",
+    /// Our `max_response_bytes`.
+    MaxResponseBytes => MAX_RESPONSE_BYTES = "max_response_bytes",
+    /// Our `max_attempts`.
+    MaxAttempts => MAX_ATTEMPTS = "max_attempts",
+    /// Our `retry_base_delay_ms`.
+    RetryBaseDelayMs => RETRY_BASE_DELAY_MS = "retry_base_delay_ms",
+    /// Our `retry_max_delay_ms`.
+    RetryMaxDelayMs => RETRY_MAX_DELAY_MS = "retry_max_delay_ms",
+    /// Our `refresh_max_interval_ms`.
+    RefreshMaxIntervalMs => REFRESH_MAX_INTERVAL_MS = "refresh_max_interval_ms",
+    /// Our `refresh_rotation_delay_ms`.
+    RefreshRotationDelayMs => REFRESH_ROTATION_DELAY_MS = "refresh_rotation_delay_ms",
+    /// Our `refresh_expiry_buffer_ms`.
+    RefreshExpiryBufferMs => REFRESH_EXPIRY_BUFFER_MS = "refresh_expiry_buffer_ms",
+    /// Our `refresh_jitter_ms`.
+    RefreshJitterMs => REFRESH_JITTER_MS = "refresh_jitter_ms",
+    /// Our `max_staleness_ms`.
+    MaxStalenessMs => MAX_STALENESS_MS = "max_staleness_ms",
+    /// Our `refresh_retry_base_ms`.
+    RefreshRetryBaseMs => REFRESH_RETRY_BASE_MS = "refresh_retry_base_ms",
+    /// Our `refresh_retry_max_ms`.
+    RefreshRetryMaxMs => REFRESH_RETRY_MAX_MS = "refresh_retry_max_ms",
+    /// Our `rejected_key_error_codes`.
+    RejectedKeyErrorCodes => REJECTED_KEY_ERROR_CODES = "rejected_key_error_codes",
+    /// Our `forced_refresh_burst`.
+    ForcedRefreshBurst => FORCED_REFRESH_BURST = "forced_refresh_burst",
+    /// Our `forced_refresh_period_ms`.
+    ForcedRefreshPeriodMs => FORCED_REFRESH_PERIOD_MS = "forced_refresh_period_ms",
+    /// Our `prefetch_fail_fast`.
+    PrefetchFailFast => PREFETCH_FAIL_FAST = "prefetch_fail_fast",
+    /// Our `hedge_delay_ms`.
+    HedgeDelayMs => HEDGE_DELAY_MS = "hedge_delay_ms",
+}
+
 /// The environment variable read last for any ClientKey password.
-pub const DEFAULT_PASSWORD_ENV: &str = "client_key_password";
-/// `cache_client_region_id`.
-pub const REGIONS: &str = "cache_client_region_id";
-/// `cache_client_dkms_config_info`.
-pub const DKMS: &str = "cache_client_dkms_config_info";
-/// `secret_names`.
-pub const SECRET_NAMES: &str = "secret_names";
-/// MCP `rotation_interval` (ms).
-pub const ROTATION_INTERVAL: &str = "rotation_interval";
-/// MCP `delay_interval` (ms).
-pub const DELAY_INTERVAL: &str = "delay_interval";
-/// MCP `monitor_period_milliseconds` (ignored).
-pub const MONITOR_PERIOD: &str = "monitor_period_milliseconds";
-/// MCP `monitor_customer_milliseconds` (ignored).
-pub const MONITOR_CUSTOMER: &str = "monitor_customer_milliseconds";
+pub(crate) const DEFAULT_PASSWORD_ENV: &str = "client_key_password";
 
-/// Our `version_stage`.
-pub const VERSION_STAGE: &str = "version_stage";
-/// Our `connect_timeout_ms`.
-pub const CONNECT_TIMEOUT_MS: &str = "connect_timeout_ms";
-/// Our `request_timeout_ms`.
-pub const REQUEST_TIMEOUT_MS: &str = "request_timeout_ms";
-/// Our `max_response_bytes`.
-pub const MAX_RESPONSE_BYTES: &str = "max_response_bytes";
-/// Our `max_attempts`.
-pub const MAX_ATTEMPTS: &str = "max_attempts";
-/// Our `retry_base_delay_ms`.
-pub const RETRY_BASE_DELAY_MS: &str = "retry_base_delay_ms";
-/// Our `retry_max_delay_ms`.
-pub const RETRY_MAX_DELAY_MS: &str = "retry_max_delay_ms";
-/// Our `refresh_max_interval_ms`.
-pub const REFRESH_MAX_INTERVAL_MS: &str = "refresh_max_interval_ms";
-/// Our `refresh_rotation_delay_ms`.
-pub const REFRESH_ROTATION_DELAY_MS: &str = "refresh_rotation_delay_ms";
-/// Our `refresh_expiry_buffer_ms`.
-pub const REFRESH_EXPIRY_BUFFER_MS: &str = "refresh_expiry_buffer_ms";
-/// Our `refresh_jitter_ms`.
-pub const REFRESH_JITTER_MS: &str = "refresh_jitter_ms";
-/// Our `max_staleness_ms`.
-pub const MAX_STALENESS_MS: &str = "max_staleness_ms";
-/// Our `refresh_retry_base_ms`.
-pub const REFRESH_RETRY_BASE_MS: &str = "refresh_retry_base_ms";
-/// Our `refresh_retry_max_ms`.
-pub const REFRESH_RETRY_MAX_MS: &str = "refresh_retry_max_ms";
-/// Our `rejected_key_error_codes`.
-pub const REJECTED_KEY_ERROR_CODES: &str = "rejected_key_error_codes";
-/// Our `forced_refresh_burst`.
-pub const FORCED_REFRESH_BURST: &str = "forced_refresh_burst";
-/// Our `forced_refresh_period_ms`.
-pub const FORCED_REFRESH_PERIOD_MS: &str = "forced_refresh_period_ms";
-/// Our `prefetch_fail_fast`.
-pub const PREFETCH_FAIL_FAST: &str = "prefetch_fail_fast";
-/// Our `hedge_delay_ms`.
-pub const HEDGE_DELAY_MS: &str = "hedge_delay_ms";
+/// A string that is not one of the [`ConfigKey`]s.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownConfigKey {
+    key: String,
+}
 
-/// Every top-level key we read.
-pub const KNOWN_KEYS: &[&str] = &[
-    CREDENTIALS_TYPE,
-    ACCESS_KEY_ID,
-    ACCESS_SECRET,
-    ACCESS_TOKEN_ID,
-    ACCESS_TOKEN,
-    SECURITY_TOKEN,
-    ROLE_ARN,
-    ROLE_SESSION_NAME,
-    POLICY,
-    DURATION_SECONDS,
-    STS_ENDPOINT,
-    ROLE_NAME,
-    ECS_METADATA_ENDPOINT,
-    PRIVATE_KEY_PATH,
-    PASSWORD_FILE,
-    PASSWORD_ENV,
-    REGIONS,
-    DKMS,
-    SECRET_NAMES,
-    ROTATION_INTERVAL,
-    DELAY_INTERVAL,
-    MONITOR_PERIOD,
-    MONITOR_CUSTOMER,
-    VERSION_STAGE,
-    CONNECT_TIMEOUT_MS,
-    REQUEST_TIMEOUT_MS,
-    MAX_RESPONSE_BYTES,
-    MAX_ATTEMPTS,
-    RETRY_BASE_DELAY_MS,
-    RETRY_MAX_DELAY_MS,
-    REFRESH_MAX_INTERVAL_MS,
-    REFRESH_ROTATION_DELAY_MS,
-    REFRESH_EXPIRY_BUFFER_MS,
-    REFRESH_JITTER_MS,
-    MAX_STALENESS_MS,
-    REFRESH_RETRY_BASE_MS,
-    REFRESH_RETRY_MAX_MS,
-    REJECTED_KEY_ERROR_CODES,
-    FORCED_REFRESH_BURST,
-    FORCED_REFRESH_PERIOD_MS,
-    PREFETCH_FAIL_FAST,
-    HEDGE_DELAY_MS,
-];
+impl fmt::Display for UnknownConfigKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` is not a configuration key{}",
+            self.key,
+            did_you_mean(&self.key, KNOWN_KEYS)
+        )
+    }
+}
+
+impl std::error::Error for UnknownConfigKey {}
+
+impl FromStr for ConfigKey {
+    type Err = UnknownConfigKey;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ConfigKey::ALL
+            .iter()
+            .copied()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownConfigKey { key: s.to_owned() })
+    }
+}
+
+impl fmt::Display for ConfigKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Keys of the official v2 clients that this crate does not implement (warned about).
-pub const UNSUPPORTED_KEYS: &[&str] = &[
+pub(crate) const UNSUPPORTED_KEYS: &[&str] = &[
     "credentials_oidc_provider_arn",
     "credentials_oidc_token_file_path",
     "credentials_sts_region_id",
 ];
 
 /// Fields of a `cache_client_region_id` entry.
-pub const REGION_FIELDS: &[&str] = &["regionId", "endpoint", "vpc", "caFilePath", "connectTo"];
+pub(crate) const REGION_FIELDS: &[&str] =
+    &["regionId", "endpoint", "vpc", "caFilePath", "connectTo"];
 
 /// Fields of a `cache_client_dkms_config_info` entry.
-pub const DKMS_FIELDS: &[&str] = &[
+pub(crate) const DKMS_FIELDS: &[&str] = &[
     "regionId",
     "endpoint",
     "clientKeyFile",
@@ -161,7 +188,7 @@ pub const DKMS_FIELDS: &[&str] = &[
 
 /// The closest of `candidates` to `word` when it is a plausible typo (case difference or an
 /// edit distance of at most 2, at most a third of the word).
-pub fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+pub(crate) fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let lower = word.to_ascii_lowercase();
     candidates
         .iter()
@@ -188,7 +215,7 @@ fn levenshtein(a: &str, b: &str) -> usize {
 }
 
 /// " (did you mean `x`?)" or "".
-pub fn did_you_mean(word: &str, candidates: &[&str]) -> String {
+pub(crate) fn did_you_mean(word: &str, candidates: &[&str]) -> String {
     suggest(word, candidates)
         .map(|s| format!(" (did you mean `{s}`?)"))
         .unwrap_or_default()
@@ -209,5 +236,20 @@ mod tests {
         assert_eq!(suggest("completely_unrelated", KNOWN_KEYS), None);
         assert_eq!(suggest("xyz", REGION_FIELDS), None);
         assert_eq!(suggest("vpcc", REGION_FIELDS), Some("vpc"));
+    }
+
+    #[test]
+    fn every_key_round_trips_through_from_str() {
+        assert_eq!(ConfigKey::ALL.len(), KNOWN_KEYS.len());
+        for key in ConfigKey::ALL {
+            assert_eq!(key.as_str().parse::<ConfigKey>(), Ok(*key));
+            assert_eq!(key.to_string(), key.as_str());
+        }
+        let err = "credential_type".parse::<ConfigKey>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`credential_type` is not a configuration key (did you mean `credentials_type`?)"
+        );
+        assert!("CREDENTIALS_TYPE".parse::<ConfigKey>().is_err());
     }
 }

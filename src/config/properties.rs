@@ -28,7 +28,7 @@ use zeroize::Zeroize;
 /// One `key = value` pair, after escape processing. `Debug` hides the value (it may be a
 /// secret) and the value is zeroized on drop.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Property {
+pub(crate) struct Property {
     /// The key.
     pub key: String,
     /// The value, exactly as the file says after escape processing (not trimmed).
@@ -94,14 +94,14 @@ fn in_key(key: &Option<String>) -> String {
 /// Parsed properties: one entry per distinct key (the last occurrence wins), in the order in
 /// which keys first appear.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Properties {
+pub(crate) struct Properties {
     entries: Vec<Property>,
     index: HashMap<String, usize>,
 }
 
 impl Properties {
     /// Parses UTF-8 bytes (a leading BOM is skipped). `origin` names the text in warnings.
-    pub fn parse_bytes(bytes: &[u8], origin: &str) -> Result<Self, PropertiesError> {
+    pub(crate) fn parse_bytes(bytes: &[u8], origin: &str) -> Result<Self, PropertiesError> {
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         match std::str::from_utf8(bytes) {
             Ok(text) => Self::parse(text, origin),
@@ -115,7 +115,7 @@ impl Properties {
 
     /// Parses a text (a leading BOM is skipped). A key given more than once keeps its last
     /// value; a warning naming `origin`, the key and both lines is logged.
-    pub fn parse(text: &str, origin: &str) -> Result<Self, PropertiesError> {
+    pub(crate) fn parse(text: &str, origin: &str) -> Result<Self, PropertiesError> {
         let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
         let mut props = Properties::default();
         for logical in logical_lines(text) {
@@ -149,23 +149,19 @@ impl Properties {
     }
 
     /// The entry for `key`, if present.
-    pub fn get(&self, key: &str) -> Option<&Property> {
+    pub(crate) fn get(&self, key: &str) -> Option<&Property> {
         self.index.get(key).map(|&i| &self.entries[i])
     }
 
     /// All entries, in the order keys first appear.
-    pub fn iter(&self) -> impl Iterator<Item = &Property> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Property> {
         self.entries.iter()
     }
 
+    #[cfg(test)]
     /// Number of distinct keys.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
-    }
-
-    /// Whether there are no entries.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 }
 
@@ -419,17 +415,20 @@ fn hex4(chars: &[char], i: &mut usize) -> Option<u16> {
     Some(value)
 }
 
+#[cfg(test)]
 /// Escapes a key so that [`Properties::parse`] reads it back unchanged (Java's `saveConvert`
 /// with `escapeSpace = true`; non-ASCII characters are written as UTF-8).
-pub fn escape_key(key: &str) -> String {
+pub(crate) fn escape_key(key: &str) -> String {
     escape(key, true)
 }
 
+#[cfg(test)]
 /// Escapes a value so that [`Properties::parse`] reads it back unchanged after `key=`.
-pub fn escape_value(value: &str) -> String {
+pub(crate) fn escape_value(value: &str) -> String {
     escape(value, false)
 }
 
+#[cfg(test)]
 fn escape(text: &str, is_key: bool) -> String {
     let mut out = String::with_capacity(text.len() + 4);
     for (i, c) in text.chars().enumerate() {

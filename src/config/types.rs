@@ -14,7 +14,7 @@ pub struct SecretString(Zeroizing<String>);
 
 impl SecretString {
     /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
+    pub(crate) fn new(value: impl Into<String>) -> Self {
         Self(Zeroizing::new(value.into()))
     }
     /// The secret text. Never log or format it.
@@ -52,7 +52,7 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// `host` when the port is 443, else `host:port` (the HTTP `Host` header value).
-    pub fn authority(&self) -> String {
+    pub(crate) fn authority(&self) -> String {
         if self.port == 443 {
             self.host.clone()
         } else {
@@ -89,11 +89,12 @@ pub enum PasswordSource {
 }
 
 /// Ordered password sources for one ClientKey (first that yields a value wins).
-pub type PasswordSources = Vec<PasswordSource>;
+pub(crate) type PasswordSources = Vec<PasswordSource>;
 
-/// How this application authenticates to KMS (`credentials_type`).
+/// How this application authenticates to KMS (`credentials_type`): the identity every
+/// shared-gateway request is signed with.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CallerCredential {
+pub enum KmsIdentity {
     /// `client_key`: application access point ClientKey (RSA, `SHA256withRSA`).
     ClientKey {
         /// The ClientKey JSON.
@@ -285,13 +286,17 @@ impl Default for RefreshConfig {
     }
 }
 
-/// The whole, validated configuration.
+/// The whole, validated configuration: what the properties file
+/// ([`Config::from_properties_file`]) and [`ConfigBuilder`](super::ConfigBuilder) produce, and
+/// the one input of the provider. Read its fields freely; change it through
+/// [`ConfigBuilder::from_config`](super::ConfigBuilder::from_config) so it is validated again.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Config {
     /// The properties file this came from, if any (for messages).
     pub source: Option<PathBuf>,
     /// How to authenticate to shared-gateway endpoints (`credentials_type`).
-    pub caller_credential: Option<CallerCredential>,
+    pub identity: Option<KmsIdentity>,
     /// KMS instance endpoints in failover order (`cache_client_dkms_config_info`).
     pub instances: Vec<InstanceEndpointConfig>,
     /// Shared-gateway endpoints in failover order (`cache_client_region_id`).

@@ -6,12 +6,14 @@ use std::time::SystemTime;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
-use super::expiry::{days_until, from_unix_secs, log_expiry, log_not_yet_valid};
+#[cfg(test)]
+use super::expiry::days_until;
+use super::expiry::{from_unix_secs, log_expiry, log_not_yet_valid};
 use super::IdentityError;
 
 /// Subject and validity of one certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CertificateInfo {
+pub(crate) struct CertificateInfo {
     /// Subject distinguished name.
     pub subject: String,
     /// End of validity.
@@ -22,7 +24,7 @@ pub struct CertificateInfo {
 
 impl CertificateInfo {
     /// Reads subject and validity from DER; `None` if it is not an X.509 certificate.
-    pub fn from_der(der: &[u8]) -> Option<Self> {
+    pub(crate) fn from_der(der: &[u8]) -> Option<Self> {
         let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
         Some(Self::from_parsed(&cert))
     }
@@ -36,25 +38,27 @@ impl CertificateInfo {
         }
     }
 
+    #[cfg(test)]
     /// Whole days from `now` until `not_after` (negative once expired).
-    pub fn days_left(&self, now: SystemTime) -> i64 {
+    pub(crate) fn days_left(&self, now: SystemTime) -> i64 {
         days_until(self.not_after, now)
     }
 
     /// Whether `now` is past `not_after`.
-    pub fn is_expired(&self, now: SystemTime) -> bool {
+    pub(crate) fn is_expired(&self, now: SystemTime) -> bool {
         now > self.not_after
     }
 
+    #[cfg(test)]
     /// Whether `now` is before `not_before`.
-    pub fn is_not_yet_valid(&self, now: SystemTime) -> bool {
+    pub(crate) fn is_not_yet_valid(&self, now: SystemTime) -> bool {
         now < self.not_before
     }
 }
 
 /// The certificates of one CA file, all used as trust anchors.
 #[derive(Clone, Debug)]
-pub struct CaBundle {
+pub(crate) struct CaBundle {
     path: PathBuf,
     certificates: Vec<CertificateDer<'static>>,
     infos: Vec<CertificateInfo>,
@@ -63,12 +67,12 @@ pub struct CaBundle {
 impl CaBundle {
     /// Loads every certificate of a PEM file; warns (tracing) about expired, not yet valid or
     /// soon expiring certificates.
-    pub fn from_pem_file(path: &Path) -> Result<Self, IdentityError> {
+    pub(crate) fn from_pem_file(path: &Path) -> Result<Self, IdentityError> {
         Self::from_pem_file_at(path, SystemTime::now())
     }
 
     /// [`CaBundle::from_pem_file`] with the expiry warnings computed for `now`.
-    pub fn from_pem_file_at(path: &Path, now: SystemTime) -> Result<Self, IdentityError> {
+    pub(crate) fn from_pem_file_at(path: &Path, now: SystemTime) -> Result<Self, IdentityError> {
         let bytes = std::fs::read(path).map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
                 IdentityError::CaFileMissing {
@@ -88,7 +92,7 @@ impl CaBundle {
     }
 
     /// Parses PEM bytes; `path` names them in errors. Logs nothing.
-    pub fn from_pem_bytes(bytes: &[u8], path: &Path) -> Result<Self, IdentityError> {
+    pub(crate) fn from_pem_bytes(bytes: &[u8], path: &Path) -> Result<Self, IdentityError> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(IdentityError::CaFileEmpty {
                 path: path.to_owned(),
@@ -143,17 +147,17 @@ impl CaBundle {
     }
 
     /// The file it was loaded from.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// DER certificates, in file order.
-    pub fn certificates(&self) -> &[CertificateDer<'static>] {
+    pub(crate) fn certificates(&self) -> &[CertificateDer<'static>] {
         &self.certificates
     }
 
     /// Subject and validity of each certificate, in file order.
-    pub fn infos(&self) -> &[CertificateInfo] {
+    pub(crate) fn infos(&self) -> &[CertificateInfo] {
         &self.infos
     }
 }

@@ -24,7 +24,7 @@ const RENEW_CLIENT_KEY: &str =
 
 /// A loaded ClientKey. Cheap to clone; `Debug` shows only the KeyId, origin and certificate.
 #[derive(Clone)]
-pub struct ClientKey {
+pub(crate) struct ClientKey {
     key_id: String,
     origin: String,
     key_pair: Arc<RsaKeyPair>,
@@ -43,7 +43,7 @@ impl std::fmt::Debug for ClientKey {
 
 impl ClientKey {
     /// Loads a ClientKey from its configured source, resolving the password from `password`.
-    pub fn load(
+    pub(crate) fn load(
         source: &ClientKeySource,
         password: &PasswordSources,
     ) -> Result<Self, IdentityError> {
@@ -51,7 +51,7 @@ impl ClientKey {
     }
 
     /// [`ClientKey::load`] with the certificate validity checked against `now`.
-    pub fn load_at(
+    pub(crate) fn load_at(
         source: &ClientKeySource,
         password: &PasswordSources,
         now: SystemTime,
@@ -85,13 +85,18 @@ impl ClientKey {
         }
     }
 
+    #[cfg(test)]
     /// Parses ClientKey JSON; `origin` names it in errors.
-    pub fn from_json(json: &str, password: &Password, origin: &str) -> Result<Self, IdentityError> {
+    pub(crate) fn from_json(
+        json: &str,
+        password: &Password,
+        origin: &str,
+    ) -> Result<Self, IdentityError> {
         Self::from_json_at(json, password, origin, SystemTime::now())
     }
 
     /// [`ClientKey::from_json`] with the certificate validity checked against `now`.
-    pub fn from_json_at(
+    pub(crate) fn from_json_at(
         json: &str,
         password: &Password,
         origin: &str,
@@ -159,8 +164,9 @@ impl ClientKey {
         Self::from_pkcs12_at(&key_id, &der, password, origin, now)
     }
 
+    #[cfg(test)]
     /// Opens a PKCS#12 (every profile: legacy RC2/3DES, MAC without iterations, PBES2/AES).
-    pub fn from_pkcs12(
+    pub(crate) fn from_pkcs12(
         key_id: &str,
         der: &[u8],
         password: &Password,
@@ -172,7 +178,7 @@ impl ClientKey {
     /// [`ClientKey::from_pkcs12`] with the certificate validity checked against `now`: an expired
     /// certificate is [`IdentityError::ClientKeyExpired`]; one within 180 days of expiry or not yet
     /// valid is logged as a warning.
-    pub fn from_pkcs12_at(
+    pub(crate) fn from_pkcs12_at(
         key_id: &str,
         der: &[u8],
         password: &Password,
@@ -257,27 +263,29 @@ impl ClientKey {
     }
 
     /// The access point key id (`KAAP.…`), sent as `x-kms-acccesskeyid` / `AccessKeyId`.
-    pub fn key_id(&self) -> &str {
+    pub(crate) fn key_id(&self) -> &str {
         &self.key_id
     }
 
+    #[cfg(test)]
     /// Where the key was loaded from (file path or "inline content").
-    pub fn origin(&self) -> &str {
+    pub(crate) fn origin(&self) -> &str {
         &self.origin
     }
 
     /// The ClientKey certificate's subject and validity, if the PKCS#12 holds one for the key.
-    pub fn certificate(&self) -> Option<&CertificateInfo> {
+    pub(crate) fn certificate(&self) -> Option<&CertificateInfo> {
         self.certificate.as_ref()
     }
 
+    #[cfg(test)]
     /// DER of the RSA public key (PKCS#1 `RSAPublicKey`), for verifying our signatures.
-    pub fn public_key_der(&self) -> &[u8] {
+    pub(crate) fn public_key_der(&self) -> &[u8] {
         self.key_pair.public_key().as_ref()
     }
 
     /// RSASSA-PKCS1-v1_5 / SHA-256 signature of `data`.
-    pub fn sign_sha256_rsa(&self, data: &[u8]) -> Result<Vec<u8>, IdentityError> {
+    pub(crate) fn sign_sha256_rsa(&self, data: &[u8]) -> Result<Vec<u8>, IdentityError> {
         let mut signature = vec![0; self.key_pair.public().modulus_len()];
         self.key_pair
             .sign(

@@ -5,13 +5,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Days before `not_after` at which loading warns: a certificate with at most this many whole
 /// days left gets a warning naming the tightest threshold reached.
-pub const EXPIRY_WARNING_THRESHOLDS_DAYS: [i64; 4] = [7, 30, 90, 180];
+pub(crate) const EXPIRY_WARNING_THRESHOLDS_DAYS: [i64; 4] = [7, 30, 90, 180];
 
 const SECS_PER_DAY: i64 = 86_400;
 
 /// Why a certificate deserves a warning.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExpiryWarning {
+pub(crate) enum ExpiryWarning {
     /// `not_after` is in the past.
     Expired {
         /// Whole days since expiry (0 on the day it expired).
@@ -28,7 +28,7 @@ pub enum ExpiryWarning {
 
 /// The warning due for a certificate valid until `not_after`, seen at `now`; `None` while more
 /// than 180 whole days are left.
-pub fn expiry_warning(not_after: SystemTime, now: SystemTime) -> Option<ExpiryWarning> {
+pub(crate) fn expiry_warning(not_after: SystemTime, now: SystemTime) -> Option<ExpiryWarning> {
     let left = unix_secs(not_after) - unix_secs(now);
     if left < 0 {
         return Some(ExpiryWarning::Expired {
@@ -45,6 +45,7 @@ pub fn expiry_warning(not_after: SystemTime, now: SystemTime) -> Option<ExpiryWa
         })
 }
 
+#[cfg(test)]
 /// Whole days from `now` to `t` (negative once `t` has passed; rounded towards −∞).
 pub(crate) fn days_until(t: SystemTime, now: SystemTime) -> i64 {
     (unix_secs(t) - unix_secs(now)).div_euclid(SECS_PER_DAY)

@@ -10,14 +10,17 @@ mod client_key;
 mod expiry;
 mod hmac;
 mod password;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 
-pub use ca::{CaBundle, CertificateInfo};
-pub use client_key::ClientKey;
-pub use expiry::{expiry_warning, ExpiryWarning, EXPIRY_WARNING_THRESHOLDS_DAYS};
-pub use hmac::{hmac_sha1_base64, rpc_hmac_sha1_signature};
-pub use password::Password;
+pub(crate) use ca::{CaBundle, CertificateInfo};
+pub(crate) use client_key::ClientKey;
+#[cfg(test)]
+pub(crate) use hmac::hmac_sha1_base64;
+pub(crate) use hmac::rpc_hmac_sha1_signature;
+pub(crate) use password::Password;
 
 /// A ClientKey, password, AccessKey or CA file problem. Messages name the file and never
 /// contain a password or key material.

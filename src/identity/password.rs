@@ -17,7 +17,7 @@ use crate::config::{PasswordSource, PasswordSources};
 
 /// A ClientKey password. Zeroized on drop; `Debug` is redacted.
 #[derive(Clone)]
-pub struct Password(Zeroizing<String>);
+pub(crate) struct Password(Zeroizing<String>);
 
 impl std::fmt::Debug for Password {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -34,17 +34,17 @@ struct PasswordJson {
 
 impl Password {
     /// Wraps a password string as given (no trimming).
-    pub fn new(value: impl Into<String>) -> Self {
+    pub(crate) fn new(value: impl Into<String>) -> Self {
         Self(Zeroizing::new(value.into()))
     }
 
     /// The password text. Never log it.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 
     /// The first password that one of `sources` yields, in order (see the module docs).
-    pub fn resolve(sources: &PasswordSources) -> Result<Self, IdentityError> {
+    pub(crate) fn resolve(sources: &PasswordSources) -> Result<Self, IdentityError> {
         let mut tried = Vec::new();
         for source in sources {
             match source {
@@ -90,7 +90,7 @@ impl Password {
     }
 
     /// Reads a password file: plain text (trimmed) or `{"ClientKeyPassword": "..."}`.
-    pub fn from_file(path: &Path) -> Result<Self, IdentityError> {
+    pub(crate) fn from_file(path: &Path) -> Result<Self, IdentityError> {
         let bytes = Zeroizing::new(std::fs::read(path).map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
                 IdentityError::PasswordFileMissing {

@@ -1,13 +1,15 @@
 //! [`ProvideAccessKey`]: the one credentials trait every signer in this crate's integrations
-//! calls, and [`SecretCredentials`], the cheap per-secret handle that implements it over the
+//! calls, and [`AccessKeyProvider`], the cheap per-secret handle that implements it over the
 //! shared cache of a [`ManagedCredentialsProvider`].
 //!
 //! ```no_run
 //! # async fn demo(provider: aliyun_managed_credentials::ManagedCredentialsProvider)
 //! # -> aliyun_managed_credentials::Result<()> {
-//! use aliyun_managed_credentials::integrations::ProvideAccessKey;
+//! use std::sync::Arc;
+//! use aliyun_managed_credentials::ProvideAccessKey;
 //!
-//! let creds = provider.credentials_provider("acs/ram/user/app");
+//! // Any provider fits behind one trait object, as SDK code holds credentials.
+//! let creds: Arc<dyn ProvideAccessKey> = Arc::new(provider.access_key_provider("acs/ram/user/app"));
 //! let ak = creds.access_key().await?; // one snapshot: id and secret always belong together
 //! # let _ = ak;
 //! # Ok(()) }
@@ -15,12 +17,15 @@
 
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
 use crate::cache::schedule::later;
+use crate::kms::BoxFuture;
 use crate::provider::RefreshOutcome;
 use crate::secret::AccessKey;
 use crate::{ManagedCredentialsProvider, Result};
@@ -30,20 +35,73 @@ use crate::{ManagedCredentialsProvider, Result};
 /// Called per request by signers, so implementations must answer from memory when they can.
 /// Every call returns one immutable snapshot: never pair the id of one call with the secret of
 /// another (the official Java plugin's two-read bug, reference §c.8).
+///
+/// Usable as a trait object (`Arc<dyn ProvideAccessKey>`), as smithy's `ProvideCredentials` is:
+/// [`access_key`](Self::access_key) returns the named [`AccessKeyFuture`], which is ready at once
+/// (no allocation) on a cache hit.
 pub trait ProvideAccessKey: Send + Sync + fmt::Debug {
     /// The secret this provider is bound to.
     fn secret_name(&self) -> &str;
 
     /// The current AccessKey (cache hit: no I/O).
-    fn access_key(&self) -> impl Future<Output = Result<Arc<AccessKey>>> + Send;
+    fn access_key(&self) -> AccessKeyFuture<'_>;
 
     /// Tells the provider that a service rejected `key` with `error_code`; see
     /// [`ManagedCredentialsProvider::report_rejected`].
-    fn report_rejected(
-        &self,
-        key: &AccessKey,
-        error_code: &str,
-    ) -> impl Future<Output = RefreshOutcome> + Send;
+    fn report_rejected<'a>(
+        &'a self,
+        key: &'a AccessKey,
+        error_code: &'a str,
+    ) -> BoxFuture<'a, RefreshOutcome>;
+}
+
+/// The future [`ProvideAccessKey::access_key`] returns: either the answer already (a cache hit,
+/// no allocation) or a boxed fetch. A named type keeps the trait usable as `dyn`.
+#[must_use = "futures do nothing unless awaited"]
+pub struct AccessKeyFuture<'a>(Inner<'a>);
+
+enum Inner<'a> {
+    Ready(Option<Result<Arc<AccessKey>>>),
+    Pending(BoxFuture<'a, Result<Arc<AccessKey>>>),
+}
+
+/// A future that is ready at once with `result` (for implementations answering from memory).
+impl From<Result<Arc<AccessKey>>> for AccessKeyFuture<'_> {
+    fn from(result: Result<Arc<AccessKey>>) -> Self {
+        Self(Inner::Ready(Some(result)))
+    }
+}
+
+/// A future that runs a fetch (for implementations that may have to wait): box it with
+/// `Box::pin(async move { ... })`.
+impl<'a> From<BoxFuture<'a, Result<Arc<AccessKey>>>> for AccessKeyFuture<'a> {
+    fn from(future: BoxFuture<'a, Result<Arc<AccessKey>>>) -> Self {
+        Self(Inner::Pending(future))
+    }
+}
+
+impl Future for AccessKeyFuture<'_> {
+    type Output = Result<Arc<AccessKey>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.0 {
+            Inner::Ready(result) => Poll::Ready(
+                result
+                    .take()
+                    .expect("AccessKeyFuture polled after it completed"),
+            ),
+            Inner::Pending(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl fmt::Debug for AccessKeyFuture<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.0 {
+            Inner::Ready(_) => "AccessKeyFuture::Ready",
+            Inner::Pending(_) => "AccessKeyFuture::Pending",
+        })
+    }
 }
 
 /// How long adapters tell their consumers a key stays good (a synthetic expiry: managed
@@ -78,24 +136,8 @@ impl Default for ExpiryPolicy {
 }
 
 impl ExpiryPolicy {
-    /// Sets [`min_validity`](Self::min_validity).
-    pub fn min_validity(mut self, d: Duration) -> Self {
-        self.min_validity = d;
-        self
-    }
-    /// Sets [`max_validity`](Self::max_validity).
-    pub fn max_validity(mut self, d: Duration) -> Self {
-        self.max_validity = d;
-        self
-    }
-    /// Sets [`before_rotation`](Self::before_rotation).
-    pub fn before_rotation(mut self, yes: bool) -> Self {
-        self.before_rotation = yes;
-        self
-    }
-
     /// The synthetic expiry of `key` at `now`, given the provider's next scheduled refresh.
-    pub fn valid_until(
+    pub(crate) fn valid_until(
         &self,
         key: &AccessKey,
         next_refresh: Option<SystemTime>,
@@ -120,15 +162,15 @@ impl ExpiryPolicy {
 /// handles and adapters built from one provider share its cache, its single-flight fetches and
 /// its forced-refresh rate limit.
 #[derive(Clone)]
-pub struct SecretCredentials {
+pub struct AccessKeyProvider {
     provider: ManagedCredentialsProvider,
     name: Arc<str>,
     expiry: ExpiryPolicy,
 }
 
-impl fmt::Debug for SecretCredentials {
+impl fmt::Debug for AccessKeyProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecretCredentials")
+        f.debug_struct("AccessKeyProvider")
             .field("secret_name", &self.name)
             .field("expiry", &self.expiry)
             .finish_non_exhaustive()
@@ -137,10 +179,10 @@ impl fmt::Debug for SecretCredentials {
 
 impl ManagedCredentialsProvider {
     /// A handle bound to the RAM-credential secret `name`, implementing [`ProvideAccessKey`]
-    /// (and, behind cargo features, the credential traits of reqsign, ossify and the OSS SDK v2).
+    /// (and, behind cargo features, the credential traits of reqsign, ossify and rusty-oss).
     /// Cheap: no I/O until the first key is needed.
-    pub fn credentials_provider(&self, name: impl Into<String>) -> SecretCredentials {
-        SecretCredentials {
+    pub fn access_key_provider(&self, name: impl Into<String>) -> AccessKeyProvider {
+        AccessKeyProvider {
             provider: self.clone(),
             name: Arc::from(name.into()),
             expiry: ExpiryPolicy::default(),
@@ -148,20 +190,15 @@ impl ManagedCredentialsProvider {
     }
 }
 
-impl SecretCredentials {
+impl AccessKeyProvider {
     /// Replaces the synthetic-expiry policy reported to adapters.
     pub fn with_expiry_policy(mut self, policy: ExpiryPolicy) -> Self {
         self.expiry = policy;
         self
     }
 
-    /// The synthetic-expiry policy.
-    pub fn expiry_policy(&self) -> &ExpiryPolicy {
-        &self.expiry
-    }
-
     /// The provider behind this handle.
-    pub fn provider(&self) -> &ManagedCredentialsProvider {
+    pub(crate) fn provider(&self) -> &ManagedCredentialsProvider {
         &self.provider
     }
 
@@ -177,7 +214,7 @@ impl SecretCredentials {
     }
 
     /// The provider's next scheduled refresh of this secret, if one is scheduled.
-    pub fn next_refresh(&self) -> Option<SystemTime> {
+    pub(crate) fn next_refresh(&self) -> Option<SystemTime> {
         self.provider
             .health()
             .secrets
@@ -193,36 +230,44 @@ impl SecretCredentials {
     }
 }
 
-impl ProvideAccessKey for SecretCredentials {
+impl ProvideAccessKey for AccessKeyProvider {
     fn secret_name(&self) -> &str {
         &self.name
     }
 
-    fn access_key(&self) -> impl Future<Output = Result<Arc<AccessKey>>> + Send {
-        self.provider.get_access_key(&self.name)
+    fn access_key(&self) -> AccessKeyFuture<'_> {
+        match self.provider.cached_access_key(&self.name) {
+            Some(hit) => hit.into(),
+            None => {
+                let fetch: BoxFuture<'_, _> = Box::pin(self.provider.get_access_key(&self.name));
+                fetch.into()
+            }
+        }
     }
 
     // Concurrent reports of one dead key share one forced refresh inside the provider, so no
     // serialization is needed here.
-    async fn report_rejected(&self, key: &AccessKey, error_code: &str) -> RefreshOutcome {
-        self.provider
-            .report_rejected(&self.name, key, error_code)
-            .await
+    fn report_rejected<'a>(
+        &'a self,
+        key: &'a AccessKey,
+        error_code: &'a str,
+    ) -> BoxFuture<'a, RefreshOutcome> {
+        Box::pin(self.provider.report_rejected(&self.name, key, error_code))
     }
 }
 
-impl<T: ProvideAccessKey> ProvideAccessKey for Arc<T> {
+impl<T: ProvideAccessKey + ?Sized> ProvideAccessKey for Arc<T> {
     fn secret_name(&self) -> &str {
         (**self).secret_name()
     }
-    fn access_key(&self) -> impl Future<Output = Result<Arc<AccessKey>>> + Send {
+    fn access_key(&self) -> AccessKeyFuture<'_> {
         (**self).access_key()
     }
-    fn report_rejected(
-        &self,
-        key: &AccessKey,
-        error_code: &str,
-    ) -> impl Future<Output = RefreshOutcome> + Send {
+    fn report_rejected<'a>(
+        &'a self,
+        key: &'a AccessKey,
+        error_code: &'a str,
+    ) -> BoxFuture<'a, RefreshOutcome> {
         (**self).report_rejected(key, error_code)
     }
 }
@@ -268,6 +313,21 @@ pub(crate) mod tests {
     }
 
     const MIN: Duration = Duration::from_secs(60);
+
+    impl ExpiryPolicy {
+        fn min_validity(mut self, d: Duration) -> Self {
+            self.min_validity = d;
+            self
+        }
+        fn max_validity(mut self, d: Duration) -> Self {
+            self.max_validity = d;
+            self
+        }
+        fn before_rotation(mut self, yes: bool) -> Self {
+            self.before_rotation = yes;
+            self
+        }
+    }
 
     #[test]
     fn valid_until_is_the_next_refresh_clamped_to_min_and_max() {

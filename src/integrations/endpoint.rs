@@ -105,37 +105,17 @@ impl Default for EndpointConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             allow_non_loopback: false,
             token: None,
-            expiry: ExpiryPolicy::default()
-                .min_validity(Duration::from_secs(20 * 60))
-                .max_validity(Duration::from_secs(3600))
-                .before_rotation(true),
+            expiry: ExpiryPolicy {
+                min_validity: Duration::from_secs(20 * 60),
+                max_validity: Duration::from_secs(3600),
+                before_rotation: true,
+            },
             shutdown_grace: Duration::from_secs(5),
         }
     }
 }
 
-impl EndpointConfig {
-    /// Sets [`listen`](Self::listen).
-    pub fn listen(mut self, addr: SocketAddr) -> Self {
-        self.listen = addr;
-        self
-    }
-    /// Sets [`allow_non_loopback`](Self::allow_non_loopback).
-    pub fn allow_non_loopback(mut self, yes: bool) -> Self {
-        self.allow_non_loopback = yes;
-        self
-    }
-    /// Sets [`token`](Self::token).
-    pub fn token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(Zeroizing::new(token.into()));
-        self
-    }
-    /// Sets [`expiry`](Self::expiry).
-    pub fn expiry(mut self, policy: ExpiryPolicy) -> Self {
-        self.expiry = policy;
-        self
-    }
-}
+impl EndpointConfig {}
 
 /// Per-secret serving counters, shown by the health path.
 #[derive(Default)]

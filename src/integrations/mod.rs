@@ -1,22 +1,22 @@
-//! Using the managed AccessKey: from any Rust signer ([`ProvideAccessKey`], [`SecretCredentials`]),
-//! with rotation-aware retries ([`with_access_key`]), through adapters for third-party signing
-//! crates (cargo features `reqsign`, `ossify`, `oss-v2`, `rusty-oss`), and from other languages
-//! through a local credentials endpoint (feature `endpoint`, binary `aliyun-managed-credentials`).
+//! Handing the managed AccessKey to other code. The pieces every signer uses are at the crate
+//! root ([`ProvideAccessKey`](crate::ProvideAccessKey), [`AccessKeyProvider`](crate::AccessKeyProvider),
+//! [`with_access_key`](crate::with_access_key), [`RpcRequest`](crate::RpcRequest)); this module
+//! holds what sits behind a cargo feature: adapters for third-party signing crates, each a thin
+//! wrapper over the one shared cache, and the local credentials endpoint for other languages.
 
-pub mod credentials;
-pub mod retry;
-pub mod rpc;
+pub(crate) mod credentials;
+pub(crate) mod retry;
+pub(crate) mod rpc;
 
 #[cfg(feature = "endpoint")]
+#[cfg_attr(docsrs, doc(cfg(feature = "endpoint")))]
 pub mod endpoint;
-#[cfg(feature = "oss-v2")]
-pub mod oss_v2;
 #[cfg(feature = "ossify")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ossify")))]
 pub mod ossify;
 #[cfg(feature = "reqsign")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqsign")))]
 pub mod reqsign;
 #[cfg(feature = "rusty-oss")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rusty-oss")))]
 pub mod rusty_oss;
-
-pub use credentials::{ExpiryPolicy, ProvideAccessKey, SecretCredentials};
-pub use retry::{with_access_key, CallError};

@@ -1,16 +1,16 @@
-//! ossify (community OSS SDK): [`SecretCredentials`] implements
+//! ossify (community OSS SDK): [`AccessKeyProvider`] implements
 //! `ossify::credentials::CredentialsProvider`, with `expiration` set to the synthetic expiry of
 //! the handle's [`ExpiryPolicy`](super::ExpiryPolicy) so ossify's own caching layers
 //! (`CachingCredentialsProvider`) come back for the next key.
 //!
 //! ```no_run
 //! # fn demo(provider: aliyun_managed_credentials::ManagedCredentialsProvider) -> ossify::Result<()> {
-//! let creds = provider.credentials_provider("acs/ram/user/app");
+//! let creds = provider.access_key_provider("acs/ram/user/app");
 //! let client = ossify::Client::builder()
 //!     .endpoint("https://oss-cn-hangzhou.aliyuncs.com")
 //!     .region("cn-hangzhou")
 //!     .bucket("my-bucket")
-//!     .credentials_provider(creds)
+//!     .access_key_provider(creds)
 //!     .build()?;
 //! # let _ = client;
 //! # Ok(()) }
@@ -18,10 +18,10 @@
 
 use ossify::credentials::{Credentials, CredentialsProvider};
 
-use super::credentials::{ProvideAccessKey, SecretCredentials};
+use super::credentials::{AccessKeyProvider, ProvideAccessKey};
 use crate::secret::AccessKey;
 
-impl SecretCredentials {
+impl AccessKeyProvider {
     /// The key as ossify credentials with the synthetic expiry of
     /// [`valid_until`](Self::valid_until).
     pub fn ossify_credentials(&self, key: &AccessKey) -> Credentials {
@@ -31,7 +31,7 @@ impl SecretCredentials {
     }
 }
 
-impl CredentialsProvider for SecretCredentials {
+impl CredentialsProvider for AccessKeyProvider {
     async fn get_credentials(&self) -> ossify::Result<Credentials> {
         let key = self.access_key().await.map_err(|e| {
             ossify::Error::Other(format!(

@@ -1,4 +1,4 @@
-//! reqsign (Apache OpenDAL's signer) for Aliyun OSS: [`SecretCredentials`] implements
+//! reqsign (Apache OpenDAL's signer) for Aliyun OSS: [`AccessKeyProvider`] implements
 //! `reqsign_core::ProvideCredential<Credential = reqsign_aliyun_oss::Credential>`.
 //!
 //! reqsign's `Signer` keeps a credential until `is_valid()` turns false (120 s before its
@@ -13,7 +13,7 @@
 //! use reqsign_aliyun_oss::RequestSigner;
 //! use reqsign_core::{Context, Signer};
 //!
-//! let creds = provider.credentials_provider("acs/ram/user/app");
+//! let creds = provider.access_key_provider("acs/ram/user/app");
 //! let signer = Signer::new(Context::new(), creds, RequestSigner::new("my-bucket"));
 //! let mut parts = http::Request::get("https://my-bucket.oss-cn-hangzhou.aliyuncs.com/a.txt")
 //!     .body(())
@@ -30,10 +30,10 @@ use reqsign_aliyun_oss::Credential;
 use reqsign_core::time::Timestamp;
 use reqsign_core::{Context, ProvideCredential};
 
-use super::credentials::{ProvideAccessKey, SecretCredentials};
+use super::credentials::{AccessKeyProvider, ProvideAccessKey};
 use crate::secret::AccessKey;
 
-impl SecretCredentials {
+impl AccessKeyProvider {
     /// The key as a reqsign OSS credential with the synthetic expiry of
     /// [`valid_until`](Self::valid_until).
     pub fn reqsign_credential(&self, key: &AccessKey) -> reqsign_core::Result<Credential> {
@@ -54,7 +54,7 @@ impl SecretCredentials {
     }
 }
 
-impl ProvideCredential for SecretCredentials {
+impl ProvideCredential for AccessKeyProvider {
     type Credential = Credential;
 
     async fn provide_credential(&self, _ctx: &Context) -> reqsign_core::Result<Option<Credential>> {

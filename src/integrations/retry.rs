@@ -11,7 +11,7 @@
 //! # async fn demo(provider: aliyun_managed_credentials::ManagedCredentialsProvider) {
 //! use aliyun_managed_credentials::integrations::with_access_key;
 //!
-//! let creds = provider.credentials_provider("acs/ram/user/app");
+//! let creds = provider.access_key_provider("acs/ram/user/app");
 //! let answer = with_access_key(
 //!     &creds,
 //!     |e: &ApiError| Some(e.code.clone()),
@@ -38,16 +38,6 @@ pub enum CallError<E> {
     Credentials(crate::Error),
     /// The operation failed (after the one replay, if there was one).
     Operation(E),
-}
-
-impl<E> CallError<E> {
-    /// The operation's error, if that is what failed.
-    pub fn into_operation(self) -> Option<E> {
-        match self {
-            Self::Operation(e) => Some(e),
-            Self::Credentials(_) => None,
-        }
-    }
 }
 
 impl<E: fmt::Display> fmt::Display for CallError<E> {

@@ -18,39 +18,21 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use rand::RngCore;
 
 use crate::identity::rpc_hmac_sha1_signature;
+use crate::kms::gateway::signing::{canonical_query, percent_encode, string_to_sign};
 use crate::secret::{format_date, AccessKey};
 
-/// RFC 3986 unreserved characters stay; everything else is `%XX` (upper case), as the RPC
-/// signature requires (`+`, `*` and `%7E` of form encoding are not allowed).
-const RPC_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-/// Percent-encodes `s` the way the RPC signature wants.
-pub fn rpc_encode(s: &str) -> String {
-    utf8_percent_encode(s, RPC_ENCODE).to_string()
-}
-
-/// `METHOD&%2F&encode(k1=v1&k2=v2...)` over every parameter except `Signature`, sorted by name.
-pub fn rpc_string_to_sign(method: &str, params: &BTreeMap<String, String>) -> String {
-    let canonical = params
+/// `METHOD&%2F&encode(k1=v1&k2=v2...)` over every parameter except `Signature`, sorted by name:
+/// the gateway client's RPC signature v1, so both sign the same way.
+fn rpc_string_to_sign(method: &str, params: &BTreeMap<String, String>) -> String {
+    let pairs: Vec<(String, String)> = params
         .iter()
         .filter(|(k, _)| k.as_str() != "Signature")
-        .map(|(k, v)| format!("{}={}", rpc_encode(k), rpc_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&");
-    format!(
-        "{}&{}&{}",
-        method.to_ascii_uppercase(),
-        rpc_encode("/"),
-        rpc_encode(&canonical)
-    )
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    string_to_sign(&method.to_ascii_uppercase(), &canonical_query(&pairs))
 }
 
 /// An RPC-style OpenAPI request: `Action`, `Version` and the API's own parameters.
@@ -80,11 +62,6 @@ impl RpcRequest {
         self
     }
 
-    /// The HTTP method.
-    pub fn method(&self) -> &str {
-        &self.method
-    }
-
     /// Signs with `key` (one snapshot: id and secret always match), a fresh nonce and the
     /// current time; returns the query string including `Signature`.
     pub fn sign(&self, key: &AccessKey) -> String {
@@ -99,7 +76,7 @@ impl RpcRequest {
     }
 
     /// Signs with explicit inputs (for tests and replays of recorded vectors).
-    pub fn sign_with(
+    pub(crate) fn sign_with(
         &self,
         access_key_id: &str,
         access_key_secret: &str,
@@ -117,7 +94,7 @@ impl RpcRequest {
         params.insert("Signature".to_owned(), signature);
         params
             .iter()
-            .map(|(k, v)| format!("{}={}", rpc_encode(k), rpc_encode(v)))
+            .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
             .collect::<Vec<_>>()
             .join("&")
     }
@@ -154,6 +131,6 @@ mod tests {
 
     #[test]
     fn encoding_keeps_only_unreserved_characters() {
-        assert_eq!(rpc_encode("a b*c~d+e/é"), "a%20b%2Ac~d%2Be%2F%C3%A9");
+        assert_eq!(percent_encode("a b*c~d+e/é"), "a%20b%2Ac~d%2Be%2F%C3%A9");
     }
 }

@@ -4,7 +4,7 @@
 //! ```no_run
 //! # async fn demo(provider: aliyun_managed_credentials::ManagedCredentialsProvider)
 //! # -> aliyun_managed_credentials::Result<()> {
-//! let creds = provider.credentials_provider("acs/ram/user/app");
+//! let creds = provider.access_key_provider("acs/ram/user/app");
 //! let (rotating, task) = aliyun_managed_credentials::integrations::rusty_oss::rotating_credentials(&creds).await?;
 //! // sign with rotating.get() ...; `task` ends when the provider is closed.
 //! # let _ = (rotating, task);
@@ -16,13 +16,13 @@ use std::sync::Arc;
 use rusty_oss::credentials::RotatingCredentials;
 use tokio::task::JoinHandle;
 
-use super::credentials::SecretCredentials;
+use super::credentials::AccessKeyProvider;
 use crate::Result;
 
 /// A `RotatingCredentials` holding the current key, and the task that pushes each new key into
 /// it (it ends when the provider is closed or dropped).
 pub async fn rotating_credentials(
-    credentials: &SecretCredentials,
+    credentials: &AccessKeyProvider,
 ) -> Result<(Arc<RotatingCredentials>, JoinHandle<()>)> {
     let mut rx = credentials.subscribe().await?;
     let first = Arc::clone(&rx.borrow_and_update());

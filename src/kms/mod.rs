@@ -7,10 +7,10 @@ use std::pin::Pin;
 
 use crate::config::{Endpoint, SecretString};
 
-pub mod gateway;
+pub(crate) mod backoff;
+pub(crate) mod gateway;
 mod http;
-pub mod instance;
-pub mod retry;
+pub(crate) mod instance;
 
 /// A boxed, `Send` future: keeps [`KmsClient`] object-safe without a macro crate.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -29,11 +29,12 @@ pub struct GetSecretValueRequest {
 }
 
 impl GetSecretValueRequest {
+    #[cfg(test)]
     /// The request the secrets-manager clients send: stage `ACSCurrent`, extended config on.
-    pub fn current(secret_name: impl Into<String>) -> Self {
+    pub(crate) fn current(secret_name: impl Into<String>) -> Self {
         Self {
             secret_name: secret_name.into(),
-            version_stage: Some("ACSCurrent".to_owned()),
+            version_stage: Some(crate::config::DEFAULT_VERSION_STAGE.to_owned()),
             version_id: None,
             fetch_extended_config: true,
         }
@@ -150,7 +151,7 @@ impl std::fmt::Display for TransportErrorKind {
 }
 
 /// Service error codes that are worth retrying (every official SDK retries these).
-pub const RETRYABLE_CODES: &[&str] = &[
+pub(crate) const RETRYABLE_CODES: &[&str] = &[
     "Rejected.Throttling",
     "ServiceUnavailableTemporary",
     "InternalFailure",
@@ -158,7 +159,7 @@ pub const RETRYABLE_CODES: &[&str] = &[
 
 impl KmsError {
     /// The service error code, if KMS answered with one.
-    pub fn code(&self) -> Option<&str> {
+    pub(crate) fn code(&self) -> Option<&str> {
         match self {
             Self::Service { code, .. } => Some(code),
             _ => None,
@@ -177,7 +178,7 @@ impl KmsError {
 
     /// Whether another attempt (same or next endpoint) may succeed: transport failures, the
     /// throttling/unavailable/internal codes, and 5xx answers that are not KMS error bodies.
-    pub fn is_retryable(&self) -> bool {
+    pub(crate) fn is_retryable(&self) -> bool {
         match self {
             Self::Service { code, .. } => RETRYABLE_CODES.contains(&code.as_str()),
             Self::Transport { .. } => true,

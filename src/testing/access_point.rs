@@ -147,7 +147,7 @@ pub(crate) struct AccessPointRecord {
 
 impl AccessPointRecord {
     /// Whether the policy allows `secret_name` (`*` = all, trailing `*` = prefix, else exact).
-    pub fn allows(&self, secret_name: &str) -> bool {
+    pub(crate) fn allows(&self, secret_name: &str) -> bool {
         self.allowed_secrets
             .iter()
             .any(|p| match p.strip_suffix('*') {

@@ -62,28 +62,28 @@ pub(crate) struct Faults {
 }
 
 impl Faults {
-    pub fn push(&mut self, fault: Fault) {
+    pub(crate) fn push(&mut self, fault: Fault) {
         self.queue.push_back(fault);
     }
 
-    pub fn push_for(&mut self, secret_name: &str, fault: Fault) {
+    pub(crate) fn push_for(&mut self, secret_name: &str, fault: Fault) {
         self.per_secret
             .entry(secret_name.to_owned())
             .or_default()
             .push_back(fault);
     }
 
-    pub fn set_always(&mut self, fault: Option<Fault>) {
+    pub(crate) fn set_always(&mut self, fault: Option<Fault>) {
         self.always = fault;
     }
 
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         *self = Self::default();
     }
 
     /// The fault for the next request naming `secret_name`: that secret's queue first, then the
     /// global queue, then the "always" fault.
-    pub fn take(&mut self, secret_name: Option<&str>) -> Option<Fault> {
+    pub(crate) fn take(&mut self, secret_name: Option<&str>) -> Option<Fault> {
         if let Some(name) = secret_name {
             if let Some(queue) = self.per_secret.get_mut(name) {
                 if let Some(fault) = queue.pop_front() {

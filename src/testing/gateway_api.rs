@@ -119,7 +119,7 @@ impl Default for GatewayState {
 
 impl GatewayState {
     /// The server's notion of now (real time plus the configured skew).
-    pub fn now(&self) -> SystemTime {
+    pub(crate) fn now(&self) -> SystemTime {
         let now = SystemTime::now();
         let offset = Duration::from_secs(self.clock_offset_secs.unsigned_abs());
         if self.clock_offset_secs >= 0 {
@@ -130,7 +130,7 @@ impl GatewayState {
     }
 
     /// Issues and registers STS credentials valid for `lifetime`.
-    pub fn issue_sts(&mut self, lifetime: Duration, allowed: Vec<String>) -> StsCredentials {
+    pub(crate) fn issue_sts(&mut self, lifetime: Duration, allowed: Vec<String>) -> StsCredentials {
         use rand::distr::{Alphanumeric, SampleString};
         let mut rng = rand::rng();
         let credentials = StsCredentials {

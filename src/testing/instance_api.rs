@@ -23,7 +23,7 @@ pub const SIGNATURE_METHOD: &str = "RSA_PKCS1_SHA_256";
 /// Content type of requests and answers.
 pub const CONTENT_TYPE: &str = "application/x-protobuf";
 /// Largest allowed difference between the request `Date` and now.
-pub const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
+pub(super) const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
 
 /// The headers that must be present (checked in this order).
 const REQUIRED_HEADERS: [&str; 6] = [
@@ -84,7 +84,7 @@ pub fn string_to_sign(headers: &HeaderMap) -> String {
 }
 
 /// The protocol handler for one LocalKms.
-pub fn handler(shared: Arc<Shared>) -> Handler {
+pub(super) fn handler(shared: Arc<Shared>) -> Handler {
     Arc::new(move |request: Request<Bytes>| -> AnswerFuture {
         let shared = shared.clone();
         Box::pin(async move { handle(&shared, request).await })
@@ -102,7 +102,7 @@ fn protobuf(status: u16, body: Vec<u8>) -> Answer {
 }
 
 fn error_answer(status: u16, code: &str, message: &str, request_id: &str) -> Answer {
-    let body = proto::Error {
+    let body = proto::ErrorMessage {
         status_code: i32::from(status),
         error_code: code.to_owned(),
         error_message: message.to_owned(),
@@ -116,7 +116,7 @@ async fn handle(shared: &Shared, request: Request<Bytes>) -> Answer {
     let request_id = uuid_like();
     let headers = request.headers();
     let body = request.body();
-    let decoded = proto::GetSecretValueRequest::decode(body.as_ref()).ok();
+    let decoded = proto::RequestMessage::decode(body.as_ref()).ok();
     let mut record = RecordedRequest {
         protocol: "instance",
         api_name: header(headers, "x-kms-apiname").unwrap_or("").to_owned(),
@@ -205,7 +205,7 @@ fn fault_answer(
         }
         Fault::Oversized { bytes } => {
             // A well-formed answer, just too big: a client without a size cap would accept it.
-            let body = proto::GetSecretValueResponse {
+            let body = proto::ResponseMessage {
                 secret_name: record.secret_name.clone(),
                 secret_type: "Generic".into(),
                 secret_data: "x".repeat(*bytes),
@@ -223,7 +223,7 @@ fn verify_and_answer(
     shared: &Shared,
     headers: &HeaderMap,
     body: &Bytes,
-    decoded: Option<&proto::GetSecretValueRequest>,
+    decoded: Option<&proto::RequestMessage>,
     request_id: &str,
 ) -> Result<Vec<u8>, Rejection> {
     for name in REQUIRED_HEADERS {
@@ -364,7 +364,7 @@ fn verify_and_answer(
                 ),
             ),
         })?;
-    let response = proto::GetSecretValueResponse {
+    let response = proto::ResponseMessage {
         secret_name: view.secret_name.clone(),
         secret_type: view.secret_type.clone(),
         secret_data: view.secret_data.to_string(),

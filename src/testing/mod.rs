@@ -27,6 +27,8 @@ mod ecs_metadata;
 mod faults;
 mod gateway_api;
 mod instance_api;
+#[cfg(test)]
+mod localkms_tests;
 mod pki;
 mod server;
 mod store;

@@ -32,7 +32,7 @@ pub enum ServerCertificate {
 pub const WRONG_NAME_HOST: &str = "kst-wrongname00000000000.cryptoservice.kms.aliyuncs.com";
 
 /// Root + Second CA of one emulator, able to issue server leaves.
-pub struct Pki {
+pub(super) struct Pki {
     second_ca: Issuer<'static, KeyPair>,
     second_ca_der: CertificateDer<'static>,
     ca_pem: String,
@@ -96,7 +96,7 @@ fn leaf_params(host: &str) -> Result<CertificateParams, LocalKmsError> {
 
 impl Pki {
     /// Generates a fresh root and Second CA for `region_id`.
-    pub fn generate(region_id: &str) -> Result<Self, LocalKmsError> {
+    pub(super) fn generate(region_id: &str) -> Result<Self, LocalKmsError> {
         let root_key = KeyPair::generate().map_err(|e| pki_err("root CA key", e))?;
         let root_params = ca_params("Private KMS Root CA", BasicConstraints::Unconstrained);
         let root_cert = root_params
@@ -122,12 +122,12 @@ impl Pki {
     }
 
     /// PEM of root CA then Second CA (the instance CA file).
-    pub fn ca_pem(&self) -> &str {
+    pub(super) fn ca_pem(&self) -> &str {
         &self.ca_pem
     }
 
     /// Certificate chain (leaf first) and key for a TLS server answering as `host`.
-    pub fn server_identity(
+    pub(super) fn server_identity(
         &self,
         host: &str,
         kind: ServerCertificate,
@@ -157,7 +157,7 @@ impl Pki {
     }
 
     /// A rustls server configuration (ring provider, HTTP/1.1 via ALPN) answering as `host`.
-    pub fn server_config(
+    pub(super) fn server_config(
         &self,
         host: &str,
         kind: ServerCertificate,

@@ -16,10 +16,10 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
 /// Largest request body accepted (the real instance API answers 413 above 3 MB).
-pub const MAX_REQUEST_BYTES: usize = 3 * 1024 * 1024;
+pub(super) const MAX_REQUEST_BYTES: usize = 3 * 1024 * 1024;
 
 /// What a protocol handler wants done with one request.
-pub enum Answer {
+pub(crate) enum Answer {
     /// Send this response.
     Reply(Response<Full<Bytes>>),
     /// Close the connection without answering (fault `DropConnection`).
@@ -27,20 +27,20 @@ pub enum Answer {
 }
 
 /// A boxed future of an [`Answer`].
-pub type AnswerFuture = Pin<Box<dyn Future<Output = Answer> + Send>>;
+pub(super) type AnswerFuture = Pin<Box<dyn Future<Output = Answer> + Send>>;
 
 /// A protocol: one request (body already read) in, one [`Answer`] out.
-pub type Handler = Arc<dyn Fn(Request<Bytes>) -> AnswerFuture + Send + Sync>;
+pub(super) type Handler = Arc<dyn Fn(Request<Bytes>) -> AnswerFuture + Send + Sync>;
 
 /// A running listener; stopping it (or dropping the handle) closes every connection.
-pub struct ServerHandle {
+pub(super) struct ServerHandle {
     shutdown: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
 }
 
 impl ServerHandle {
     /// Stops accepting, closes all connections and waits for the loop to end.
-    pub async fn shutdown(&mut self) {
+    pub(super) async fn shutdown(&mut self) {
         let _ = self.shutdown.send(true);
         if let Some(task) = self.task.take() {
             let _ = task.await;
@@ -58,7 +58,7 @@ impl Drop for ServerHandle {
 }
 
 /// Spawns the accept loop on the current tokio runtime.
-pub fn spawn(
+pub(super) fn spawn(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     handler: Handler,

@@ -178,7 +178,7 @@ impl StoredSecret {
 
 /// All secrets of one LocalKms and which AccessKeys are valid.
 #[derive(Default)]
-pub struct Store {
+pub(crate) struct Store {
     secrets: HashMap<String, StoredSecret>,
     valid_keys: HashSet<String>,
 }
@@ -217,7 +217,7 @@ fn ram_secret_data(
 
 impl Store {
     /// Creates (or replaces) a RAM credential secret with a fresh AccessKey.
-    pub fn put_ram_credential(
+    pub(crate) fn put_ram_credential(
         &mut self,
         name: &str,
         options: RamCredentialOptions,
@@ -267,7 +267,7 @@ impl Store {
     }
 
     /// Stores a Generic secret version (a new version if the secret exists, like PutSecretValue).
-    pub fn put_generic(&mut self, name: &str, data: String, data_type: &'static str) {
+    pub(crate) fn put_generic(&mut self, name: &str, data: String, data_type: &'static str) {
         let version = StoredVersion {
             version_id: super::uuid_like(),
             data: Zeroizing::new(data),
@@ -296,13 +296,13 @@ impl Store {
     }
 
     /// Stores a binary Generic secret (served base64-encoded).
-    pub fn put_binary(&mut self, name: &str, data: &[u8]) {
+    pub(crate) fn put_binary(&mut self, name: &str, data: &[u8]) {
         let encoded = base64::engine::general_purpose::STANDARD.encode(data);
         self.put_generic(name, encoded, "binary");
     }
 
     /// Rotates a RAM credential. `None` if `name` is not a RAM credential.
-    pub fn rotate(&mut self, name: &str) -> Option<AccessKeyPair> {
+    pub(crate) fn rotate(&mut self, name: &str) -> Option<AccessKeyPair> {
         let secret = self.secrets.get_mut(name)?;
         let meta = secret.ram.as_mut()?;
         let now = SystemTime::now();
@@ -324,7 +324,7 @@ impl Store {
     }
 
     /// Sets `NextRotationDate`. `false` if `name` is not a RAM credential.
-    pub fn set_next_rotation(&mut self, name: &str, at: SystemTime) -> bool {
+    pub(crate) fn set_next_rotation(&mut self, name: &str, at: SystemTime) -> bool {
         match self.secrets.get_mut(name).and_then(|s| s.ram.as_mut()) {
             Some(meta) => {
                 meta.next_rotation = at;
@@ -335,17 +335,17 @@ impl Store {
     }
 
     /// The ACSCurrent AccessKey of a RAM credential.
-    pub fn current_access_key(&self, name: &str) -> Option<AccessKeyPair> {
+    pub(crate) fn current_access_key(&self, name: &str) -> Option<AccessKeyPair> {
         self.secrets.get(name)?.current()?.access_key.clone()
     }
 
     /// Whether an AccessKey id is still accepted "downstream".
-    pub fn is_access_key_valid(&self, id: &str) -> bool {
+    pub(crate) fn is_access_key_valid(&self, id: &str) -> bool {
         self.valid_keys.contains(id)
     }
 
     /// Invalidates the ACSPrevious AccessKey of `name`. `false` if there is none.
-    pub fn revoke_previous(&mut self, name: &str) -> bool {
+    pub(crate) fn revoke_previous(&mut self, name: &str) -> bool {
         let Some(secret) = self.secrets.get(name) else {
             return false;
         };
@@ -363,19 +363,19 @@ impl Store {
     }
 
     /// Whether a secret of that name exists.
-    pub fn contains(&self, name: &str) -> bool {
+    pub(crate) fn contains(&self, name: &str) -> bool {
         self.secrets.contains_key(name)
     }
 
     /// Names of all secrets, sorted.
-    pub fn names(&self) -> Vec<String> {
+    pub(crate) fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.secrets.keys().cloned().collect();
         names.sort();
         names
     }
 
     /// Looks up a version: by `version_id` and/or `version_stage` (default ACSCurrent).
-    pub fn lookup(
+    pub(crate) fn lookup(
         &self,
         name: &str,
         version_stage: Option<&str>,

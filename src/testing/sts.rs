@@ -16,7 +16,7 @@ use super::store::format_date;
 use super::{lock, uuid_like, Shared};
 
 /// STS API version.
-pub const STS_VERSION: &str = "2015-04-01";
+pub(super) const STS_VERSION: &str = "2015-04-01";
 const HOST_ID: &str = "sts.aliyuncs.com";
 
 /// The `AssumeRole` handler.

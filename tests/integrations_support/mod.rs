@@ -8,16 +8,28 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use aliyun_managed_credentials::config::HttpConfig;
-use aliyun_managed_credentials::integrations::rpc::rpc_string_to_sign;
-use aliyun_managed_credentials::kms::instance::InstanceClient;
 use aliyun_managed_credentials::testing::{AccessPoint, LocalKms};
+use aliyun_managed_credentials::Config;
 use aliyun_managed_credentials::ManagedCredentialsProvider;
+use base64::Engine;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub const SECRET: &str = "acs/ram/user/app";
+
+/// The default expiry policy with `min_validity` (and `max_validity`) changed.
+pub fn expiry(
+    min_validity: std::time::Duration,
+    max_validity: Option<std::time::Duration>,
+) -> aliyun_managed_credentials::ExpiryPolicy {
+    let mut policy = aliyun_managed_credentials::ExpiryPolicy::default();
+    policy.min_validity = min_validity;
+    if let Some(max) = max_validity {
+        policy.max_validity = max;
+    }
+    policy
+}
 
 pub struct Setup {
     pub kms: Arc<LocalKms>,
@@ -32,11 +44,11 @@ impl Setup {
         let kms = LocalKms::start().await.expect("LocalKms starts");
         let ap = kms.issue_access_point(&["*"]);
         let pair = kms.put_ram_credential(SECRET);
-        let client = InstanceClient::new(&kms.instance_config(&ap), &HttpConfig::default())
-            .expect("instance client");
-        let provider = ManagedCredentialsProvider::builder()
-            .client(Arc::new(client))
+        let config = Config::builder()
+            .add_instance_endpoint(kms.instance_config(&ap))
             .build()
+            .expect("config");
+        let provider = ManagedCredentialsProvider::from_config(config)
             .await
             .expect("provider");
         let known = Arc::new(Mutex::new(HashMap::from([(
@@ -170,14 +182,40 @@ fn answer<B>(
     let Some(secret) = known.lock().unwrap().get(id).cloned() else {
         return err(404, "InvalidAccessKeyId.NotFound");
     };
-    let expected = aliyun_managed_credentials::identity::rpc_hmac_sha1_signature(
-        &secret,
-        &rpc_string_to_sign(req.method().as_str(), &params),
-    );
+    let expected = rpc_signature(&secret, req.method().as_str(), &params);
     if params.get("Signature") != Some(&expected) {
         return err(400, "SignatureDoesNotMatch");
     }
     (200, format!(r#"{{"RequestId":"r","AccessKeyId":"{id}"}}"#))
+}
+
+/// Alibaba Cloud RPC signature v1, written here from the published algorithm (not the crate's
+/// signer): every parameter but `Signature`, sorted, RFC 3986-encoded, joined, encoded again
+/// after `METHOD&%2F&`, HMAC-SHA1 keyed with `secret&`, base64.
+pub fn rpc_signature(secret: &str, method: &str, params: &BTreeMap<String, String>) -> String {
+    const RFC3986: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, RFC3986).to_string();
+    let canonical = params
+        .iter()
+        .filter(|(k, _)| k.as_str() != "Signature")
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let to_sign = format!(
+        "{}&{}&{}",
+        method.to_ascii_uppercase(),
+        enc("/"),
+        enc(&canonical)
+    );
+    let key = ring::hmac::Key::new(
+        ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+        format!("{secret}&").as_bytes(),
+    );
+    base64::engine::general_purpose::STANDARD.encode(ring::hmac::sign(&key, to_sign.as_bytes()))
 }
 
 /// A minimal HTTP/1.1 GET over a fresh connection: (status, body).

@@ -1,5 +1,5 @@
 //! [`GatewayClient`]: `GetSecretValue` on one shared-gateway endpoint (`kms[-vpc].{region}.aliyuncs.com`
-//! or an override), signed per attempt with the caller credentials, retried with full-jitter
+//! or an override), signed per attempt with the KMS identity session, retried with full-jitter
 //! backoff on throttling / unavailable / internal errors and transport failures.
 
 use std::sync::Arc;
@@ -7,29 +7,31 @@ use std::time::SystemTime;
 
 use rustls::RootCertStore;
 
-use super::credentials::CallerCredentials;
-use super::http;
+use super::connection;
+use super::credentials::IdentitySession;
 use super::response::{decode_error, decode_secret_value};
 use super::signing::{
     format_timestamp, get_secret_value_params, new_nonce, rpc_params, sign_params, RpcCall,
     KMS_API_VERSION,
 };
-use crate::config::{CallerCredential, Endpoint, GatewayEndpointConfig, HttpConfig, RetryConfig};
-use crate::kms::retry::with_retries;
+#[cfg(test)]
+use crate::config::KmsIdentity;
+use crate::config::{Endpoint, GatewayEndpointConfig, HttpConfig, RetryConfig};
+use crate::kms::backoff::with_retries;
 use crate::kms::{BoxFuture, GetSecretValueRequest, KmsClient, KmsError, SecretValue};
 
 /// What the server says before its own string-to-sign in `SignatureDoesNotMatch` messages.
 const SERVER_STRING_TO_SIGN: &str = "server string to sign is:";
 
-/// A client of one shared-gateway endpoint. Cheap to share (`Arc`); the caller credentials can
+/// A client of one shared-gateway endpoint. Cheap to share (`Arc`); the KMS identity session can
 /// be shared by the clients of several regions ([`GatewayClient::with_credentials`]).
-pub struct GatewayClient {
+pub(crate) struct GatewayClient {
     endpoint: Endpoint,
     endpoint_text: String,
     region_id: String,
     url: reqwest::Url,
     client: reqwest::Client,
-    credentials: Arc<CallerCredentials>,
+    credentials: Arc<IdentitySession>,
     retry: RetryConfig,
     max_response_bytes: usize,
 }
@@ -45,29 +47,26 @@ impl std::fmt::Debug for GatewayClient {
 }
 
 impl GatewayClient {
+    #[cfg(test)]
     /// A client for `config` authenticating with `credential` (a ClientKey is loaded now; role
     /// credentials on first use). Fails with a typed error on a bad region, endpoint, CA file
     /// or credential.
-    pub fn new(
+    pub(crate) fn new(
         config: &GatewayEndpointConfig,
-        credential: &CallerCredential,
+        credential: &KmsIdentity,
         http: &HttpConfig,
     ) -> Result<Self, crate::Error> {
         validate_region(config)?;
         let roots = roots(config)?;
-        let credentials = CallerCredentials::with_roots(
-            credential,
-            &config.region_id,
-            http,
-            Some(roots.clone()),
-        )?;
+        let credentials =
+            IdentitySession::with_roots(credential, &config.region_id, http, Some(roots.clone()))?;
         Self::build(config, Arc::new(credentials), http, &roots)
     }
 
-    /// A client sharing already prepared caller credentials (one STS session for every region).
-    pub fn with_credentials(
+    /// A client sharing already prepared KMS identity (one STS session for every region).
+    pub(crate) fn with_credentials(
         config: &GatewayEndpointConfig,
-        credentials: Arc<CallerCredentials>,
+        credentials: Arc<IdentitySession>,
         http: &HttpConfig,
     ) -> Result<Self, crate::Error> {
         validate_region(config)?;
@@ -77,7 +76,7 @@ impl GatewayClient {
 
     fn build(
         config: &GatewayEndpointConfig,
-        credentials: Arc<CallerCredentials>,
+        credentials: Arc<IdentitySession>,
         http: &HttpConfig,
         roots: &Arc<RootCertStore>,
     ) -> Result<Self, crate::Error> {
@@ -86,7 +85,7 @@ impl GatewayClient {
             endpoint: endpoint_text.clone(),
             detail,
         };
-        let url = http::base_url("https", &config.endpoint).map_err(|e| {
+        let url = connection::base_url("https", &config.endpoint).map_err(|e| {
             request_error(format!(
                 "endpoint of region {} in cache_client_region_id: {e}",
                 config.region_id
@@ -95,7 +94,7 @@ impl GatewayClient {
         let resolve = config
             .connect_to
             .map(|addr| (config.endpoint.host.as_str(), addr));
-        let client = http::build_client(roots, http, resolve, true).map_err(request_error)?;
+        let client = connection::build_client(roots, http, resolve, true).map_err(request_error)?;
         Ok(Self {
             endpoint: config.endpoint.clone(),
             endpoint_text,
@@ -106,16 +105,6 @@ impl GatewayClient {
             retry: http.retry.clone(),
             max_response_bytes: http.max_response_bytes,
         })
-    }
-
-    /// The caller credentials this client signs with.
-    pub fn credentials(&self) -> &Arc<CallerCredentials> {
-        &self.credentials
-    }
-
-    /// The region id sent as `RegionId`.
-    pub fn region_id(&self) -> &str {
-        &self.region_id
     }
 
     /// One attempt: fresh credentials, timestamp and nonce, signed, sent, decoded.
@@ -160,7 +149,7 @@ impl GatewayClient {
             .header("x-acs-version", KMS_API_VERSION)
             .header("accept", "application/json")
             .header("content-length", "0");
-        let answer = http::send(
+        let answer = connection::send(
             http_request,
             &self.endpoint_text,
             "KMS shared gateway",
@@ -224,7 +213,7 @@ fn validate_region(config: &GatewayEndpointConfig) -> Result<(), KmsError> {
 }
 
 fn roots(config: &GatewayEndpointConfig) -> Result<Arc<RootCertStore>, KmsError> {
-    http::trust_roots(
+    connection::trust_roots(
         config.ca_file.as_deref(),
         &format!("region {}", config.region_id),
     )

@@ -1,5 +1,5 @@
-//! Caller credentials for the shared gateway: turns a configured [`CallerCredential`] into the
-//! [`SigningCredential`] of the next request. ClientKey, AccessKey and STS token are static; a
+//! Caller credentials for the shared gateway: turns a configured [`KmsIdentity`] into the
+//! [`SigningKey`] of the next request. ClientKey, AccessKey and STS token are static; a
 //! RAM role ARN (STS `AssumeRole`) and an ECS RAM role (instance metadata service, IMDSv2 with
 //! v1 fallback) give temporary credentials that are cached, fetched by one caller at a time
 //! (single-flight) and refreshed a margin before their `Expiration`.
@@ -15,71 +15,70 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
-use super::http::{self, Answer};
+use super::connection::{self, Answer};
 use super::response::decode_error;
 use super::signing::{
-    format_timestamp, new_nonce, percent_encode, rpc_params, sign_params, RpcCall,
-    SigningCredential,
+    format_timestamp, new_nonce, percent_encode, rpc_params, sign_params, RpcCall, SigningKey,
 };
-use crate::config::{CallerCredential, Endpoint, HttpConfig, SecretString};
+use crate::config::{Endpoint, HttpConfig, KmsIdentity, SecretString};
 use crate::identity::ClientKey;
 use crate::kms::KmsError;
 
 /// Default STS endpoint for `AssumeRole`.
-pub const DEFAULT_STS_HOST: &str = "sts.aliyuncs.com";
+pub(crate) const DEFAULT_STS_HOST: &str = "sts.aliyuncs.com";
 /// Default ECS metadata service address (plain HTTP, as on a real instance).
-pub const DEFAULT_METADATA_HOST: &str = "100.100.100.200";
+pub(crate) const DEFAULT_METADATA_HOST: &str = "100.100.100.200";
 /// STS API version of `AssumeRole`.
-pub const STS_API_VERSION: &str = "2015-04-01";
+pub(crate) const STS_API_VERSION: &str = "2015-04-01";
 /// Session duration asked of STS when none is configured (the official clients' 3600 s).
-pub const DEFAULT_ROLE_SESSION: Duration = Duration::from_secs(3600);
+pub(crate) const DEFAULT_ROLE_SESSION: Duration = Duration::from_secs(3600);
 /// Temporary credentials are refreshed this long before `Expiration` (the credentials SDK's
 /// 15 minutes), but never earlier than half-way through their lifetime.
-pub const REFRESH_MARGIN: Duration = Duration::from_secs(15 * 60);
+pub(crate) const REFRESH_MARGIN: Duration = Duration::from_secs(15 * 60);
 /// After a failed refresh while the old credentials are still valid, wait this long before
 /// trying again (the old credentials keep being used meanwhile).
-pub const FAILED_REFRESH_PAUSE: Duration = Duration::from_secs(30);
+pub(crate) const FAILED_REFRESH_PAUSE: Duration = Duration::from_secs(30);
 /// `X-aliyun-ecs-metadata-token-ttl-seconds` asked for IMDSv2 tokens.
-pub const METADATA_TOKEN_TTL_SECONDS: u32 = 21600;
+pub(crate) const METADATA_TOKEN_TTL_SECONDS: u32 = 21600;
 
-/// The caller credential provider shared by every gateway client of one configuration.
-pub struct CallerCredentials {
+/// The KMS identity provider shared by every gateway client of one configuration.
+pub(crate) struct IdentitySession {
     kind: Kind,
 }
 
 enum Kind {
-    Static(Arc<SigningCredential>),
+    Static(Arc<SigningKey>),
     Refreshing(Box<Refresher>),
 }
 
-impl std::fmt::Debug for CallerCredentials {
+impl std::fmt::Debug for IdentitySession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.kind {
             Kind::Static(credential) => f
-                .debug_struct("CallerCredentials")
+                .debug_struct("IdentitySession")
                 .field("static", credential)
                 .finish(),
             Kind::Refreshing(refresher) => f
-                .debug_struct("CallerCredentials")
+                .debug_struct("IdentitySession")
                 .field("source", &refresher.source.describe())
                 .finish_non_exhaustive(),
         }
     }
 }
 
-impl CallerCredentials {
+impl IdentitySession {
     /// Prepares the credentials: loads a ClientKey (with its password) now; role credentials are
     /// fetched on first use. `region_id` is sent as `RegionId` to STS; `ca_file` adds trust
     /// anchors for STS (as for the gateway); timeouts and body cap come from `http`.
-    pub fn new(
-        credential: &CallerCredential,
+    pub(crate) fn new(
+        credential: &KmsIdentity,
         region_id: &str,
         http: &HttpConfig,
         ca_file: Option<&Path>,
     ) -> Result<Self, crate::Error> {
         let roots = match credential {
-            CallerCredential::RamRoleArn { .. } | CallerCredential::EcsRamRole { .. } => Some(
-                http::trust_roots(ca_file, "the caller credentials (STS)").map_err(|detail| {
+            KmsIdentity::RamRoleArn { .. } | KmsIdentity::EcsRamRole { .. } => Some(
+                connection::trust_roots(ca_file, "the KMS identity (STS)").map_err(|detail| {
                     KmsError::Request {
                         endpoint: DEFAULT_STS_HOST.into(),
                         detail,
@@ -92,21 +91,21 @@ impl CallerCredentials {
     }
 
     pub(crate) fn with_roots(
-        credential: &CallerCredential,
+        credential: &KmsIdentity,
         region_id: &str,
         http: &HttpConfig,
         roots: Option<Arc<RootCertStore>>,
     ) -> Result<Self, crate::Error> {
         let roots = roots.unwrap_or_else(|| Arc::new(RootCertStore::empty()));
         let kind = match credential {
-            CallerCredential::ClientKey { key, password } => {
+            KmsIdentity::ClientKey { key, password } => {
                 let key = ClientKey::load(key, password)?;
-                Kind::Static(Arc::new(SigningCredential::ClientKey(key)))
+                Kind::Static(Arc::new(SigningKey::ClientKey(key)))
             }
-            CallerCredential::AccessKey {
+            KmsIdentity::AccessKey {
                 access_key_id,
                 access_key_secret,
-            } => Kind::Static(Arc::new(SigningCredential::Hmac {
+            } => Kind::Static(Arc::new(SigningKey::Hmac {
                 access_key_id: non_empty(access_key_id, "credentials_access_key_id")?,
                 access_key_secret: non_empty_secret(
                     access_key_secret,
@@ -114,11 +113,11 @@ impl CallerCredentials {
                 )?,
                 security_token: None,
             })),
-            CallerCredential::StsToken {
+            KmsIdentity::StsToken {
                 access_key_id,
                 access_key_secret,
                 security_token,
-            } => Kind::Static(Arc::new(SigningCredential::Hmac {
+            } => Kind::Static(Arc::new(SigningKey::Hmac {
                 access_key_id: non_empty(access_key_id, "credentials_access_key_id")?,
                 access_key_secret: non_empty_secret(
                     access_key_secret,
@@ -129,7 +128,7 @@ impl CallerCredentials {
                     "credentials_security_token",
                 )?),
             })),
-            CallerCredential::RamRoleArn {
+            KmsIdentity::RamRoleArn {
                 access_key_id,
                 access_key_secret,
                 role_arn,
@@ -146,9 +145,10 @@ impl CallerCredentials {
                     endpoint: endpoint.to_string(),
                     detail,
                 };
-                let url = http::base_url("https", &endpoint)
+                let url = connection::base_url("https", &endpoint)
                     .map_err(|e| request_error(format!("STS endpoint: {e}")))?;
-                let client = http::build_client(&roots, http, None, true).map_err(request_error)?;
+                let client =
+                    connection::build_client(&roots, http, None, true).map_err(request_error)?;
                 let role_arn = non_empty(role_arn, "credentials_role_arn")?;
                 let role_session_name = if role_session_name.trim().is_empty() {
                     "aliyun-managed-credentials-rust".to_owned()
@@ -159,7 +159,7 @@ impl CallerCredentials {
                     client,
                     url,
                     endpoint: endpoint.to_string(),
-                    caller: SigningCredential::Hmac {
+                    caller: SigningKey::Hmac {
                         access_key_id: non_empty(access_key_id, "credentials_access_key_id")?,
                         access_key_secret: non_empty_secret(
                             access_key_secret,
@@ -175,7 +175,7 @@ impl CallerCredentials {
                     max_response_bytes: http.max_response_bytes,
                 }))))
             }
-            CallerCredential::EcsRamRole {
+            KmsIdentity::EcsRamRole {
                 role_name,
                 metadata_endpoint,
             } => {
@@ -187,10 +187,10 @@ impl CallerCredentials {
                     endpoint: endpoint.to_string(),
                     detail,
                 };
-                let url = http::base_url("http", &endpoint)
+                let url = connection::base_url("http", &endpoint)
                     .map_err(|e| request_error(format!("ECS metadata endpoint: {e}")))?;
                 let client =
-                    http::build_client(&roots, http, None, false).map_err(request_error)?;
+                    connection::build_client(&roots, http, None, false).map_err(request_error)?;
                 Kind::Refreshing(Box::new(Refresher::new(Source::Ecs(EcsMetadata {
                     client,
                     url,
@@ -203,27 +203,12 @@ impl CallerCredentials {
         Ok(Self { kind })
     }
 
-    /// A static credential (for tests and callers that manage keys themselves).
-    pub fn from_signing_credential(credential: SigningCredential) -> Self {
-        Self {
-            kind: Kind::Static(Arc::new(credential)),
-        }
-    }
-
     /// The credential to sign the next request with; fetches or refreshes role credentials
     /// when they are missing or within the refresh margin of their expiry.
-    pub async fn current(&self) -> Result<Arc<SigningCredential>, KmsError> {
+    pub(crate) async fn current(&self) -> Result<Arc<SigningKey>, KmsError> {
         match &self.kind {
             Kind::Static(credential) => Ok(credential.clone()),
             Kind::Refreshing(refresher) => refresher.current().await,
-        }
-    }
-
-    /// Drops cached role credentials so the next request fetches new ones (after a
-    /// `InvalidSecurityToken.*` answer, for example). No effect on static credentials.
-    pub async fn invalidate(&self) {
-        if let Kind::Refreshing(refresher) = &self.kind {
-            *refresher.state.lock().await = None;
         }
     }
 }
@@ -231,7 +216,7 @@ impl CallerCredentials {
 fn non_empty(value: &str, key: &str) -> Result<String, KmsError> {
     if value.trim().is_empty() {
         return Err(KmsError::Request {
-            endpoint: "caller credentials".into(),
+            endpoint: "KMS identity".into(),
             detail: format!("{key} is empty; set it in the configuration"),
         });
     }
@@ -241,7 +226,7 @@ fn non_empty(value: &str, key: &str) -> Result<String, KmsError> {
 fn non_empty_secret(value: &SecretString, key: &str) -> Result<SecretString, KmsError> {
     if value.expose().trim().is_empty() {
         return Err(KmsError::Request {
-            endpoint: "caller credentials".into(),
+            endpoint: "KMS identity".into(),
             detail: format!("{key} is empty; set it in the configuration"),
         });
     }
@@ -257,7 +242,7 @@ struct Temporary {
 }
 
 struct Cached {
-    credential: Arc<SigningCredential>,
+    credential: Arc<SigningKey>,
     /// When to fetch new credentials (monotonic clock, so paused-time tests work and wall-clock
     /// jumps after the fetch do not matter).
     refresh_at: Instant,
@@ -278,7 +263,7 @@ impl Refresher {
         }
     }
 
-    async fn current(&self) -> Result<Arc<SigningCredential>, KmsError> {
+    async fn current(&self) -> Result<Arc<SigningKey>, KmsError> {
         // Holding the lock across the fetch makes it single-flight: concurrent callers wait
         // for the one fetch and then see its result.
         let mut state = self.state.lock().await;
@@ -334,7 +319,7 @@ fn cache(temporary: Temporary, now: Instant, source: String) -> Result<Cached, K
         })?;
     let margin = REFRESH_MARGIN.min(lifetime / 2);
     Ok(Cached {
-        credential: Arc::new(SigningCredential::Hmac {
+        credential: Arc::new(SigningKey::Hmac {
             access_key_id: temporary.access_key_id,
             access_key_secret: temporary.access_key_secret,
             security_token: Some(temporary.security_token),
@@ -427,7 +412,7 @@ struct AssumeRole {
     client: reqwest::Client,
     url: reqwest::Url,
     endpoint: String,
-    caller: SigningCredential,
+    caller: SigningKey,
     role_arn: String,
     role_session_name: String,
     policy: Option<String>,
@@ -469,7 +454,7 @@ impl AssumeRole {
             .header("x-acs-action", "AssumeRole")
             .header("x-acs-version", STS_API_VERSION)
             .header("content-length", "0");
-        let answer = http::send(
+        let answer = connection::send(
             request,
             &self.endpoint,
             "STS AssumeRole",
@@ -566,7 +551,7 @@ impl EcsMetadata {
                 METADATA_TOKEN_TTL_SECONDS.to_string(),
             )
             .header("content-length", "0");
-        match http::send(
+        match connection::send(
             request,
             &self.endpoint,
             "ECS metadata token",
@@ -631,7 +616,7 @@ impl EcsMetadata {
         if let Some(token) = token {
             request = request.header("X-aliyun-ecs-metadata-token", token);
         }
-        http::send(
+        connection::send(
             request,
             &self.endpoint,
             "ECS metadata service (is this an ECS instance with a RAM role?)",

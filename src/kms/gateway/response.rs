@@ -69,7 +69,7 @@ enum ExtendedConfig {
 
 /// Decodes a 2xx `GetSecretValue` body. `endpoint` / `http_status` are for error messages;
 /// the error never quotes the body (it holds the secret).
-pub fn decode_secret_value(
+pub(crate) fn decode_secret_value(
     endpoint: &str,
     http_status: u16,
     body: &[u8],
@@ -135,7 +135,7 @@ fn classify(e: &serde_json::Error) -> &'static str {
 /// A POP error body. Every field optional: proxies and older services send subsets.
 #[derive(Deserialize, Default, Debug, Clone, PartialEq, Eq)]
 #[serde(default)]
-pub struct PopError {
+pub(crate) struct PopError {
     /// `Code`, e.g. `Forbidden.ResourceNotFound`.
     #[serde(rename = "Code")]
     pub code: Option<String>,
@@ -155,14 +155,14 @@ pub struct PopError {
 
 impl PopError {
     /// Parses a POP error body; `None` when it is not JSON or has no `Code`.
-    pub fn parse(body: &[u8]) -> Option<Self> {
+    pub(crate) fn parse(body: &[u8]) -> Option<Self> {
         serde_json::from_slice::<Self>(body)
             .ok()
             .filter(|e| e.code.as_deref().is_some_and(|c| !c.is_empty()))
     }
 
     /// `HostId: …; Recommend: …` for [`KmsError::Service::details`], `None` when both are absent.
-    pub fn details(&self) -> Option<String> {
+    pub(crate) fn details(&self) -> Option<String> {
         let parts: Vec<String> = [("HostId", &self.host_id), ("Recommend", &self.recommend)]
             .into_iter()
             .filter_map(|(name, v)| {
@@ -178,7 +178,7 @@ impl PopError {
 /// Turns a non-2xx answer into the typed error: a POP body becomes [`KmsError::Service`]
 /// (keyed on `Code`); anything else [`KmsError::InvalidResponse`] naming the status and content
 /// type (5xx stays retryable, like a proxy's 502 page). `request_id_header` is `x-acs-request-id`.
-pub fn decode_error(
+pub(crate) fn decode_error(
     endpoint: &str,
     secret_name: &str,
     http_status: u16,

@@ -9,7 +9,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 use time::OffsetDateTime;
 
 use crate::config::SecretString;
-use crate::identity::{hmac_sha1_base64, ClientKey, IdentityError};
+use crate::identity::{rpc_hmac_sha1_signature, ClientKey, IdentityError};
 
 /// Everything except the RFC 3986 unreserved set `A–Z a–z 0–9 - _ . ~` is escaped.
 const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
@@ -19,24 +19,24 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// API version of `GetSecretValue` on the shared gateway.
-pub const KMS_API_VERSION: &str = "2016-01-20";
+pub(crate) const KMS_API_VERSION: &str = "2016-01-20";
 
 /// RFC 3986 percent-encoding of the UTF-8 bytes of `value` with upper-case hex (space → `%20`,
 /// `*` → `%2A`, `~` literal) — not form encoding.
-pub fn percent_encode(value: &str) -> String {
+pub(crate) fn percent_encode(value: &str) -> String {
     percent_encoding::utf8_percent_encode(value, UNRESERVED).to_string()
 }
 
 /// The canonical query: parameters sorted byte-wise by name (stable for equal names),
 /// `pct(name)=pct(value)` joined by `&`. `Signature` must not be in `params`.
-pub fn canonical_query(params: &[(String, String)]) -> String {
+pub(crate) fn canonical_query(params: &[(String, String)]) -> String {
     let mut sorted: Vec<&(String, String)> = params.iter().collect();
     sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     join_encoded(sorted.into_iter())
 }
 
 /// `METHOD&%2F&pct(canonical)`: the canonical query is percent-encoded a second time.
-pub fn string_to_sign(method: &str, canonical: &str) -> String {
+pub(crate) fn string_to_sign(method: &str, canonical: &str) -> String {
     format!(
         "{method}&{}&{}",
         percent_encode("/"),
@@ -44,20 +44,17 @@ pub fn string_to_sign(method: &str, canonical: &str) -> String {
     )
 }
 
-/// `base64(HMAC-SHA1(secret + "&", string_to_sign))` (AccessKey, STS and role credentials).
-pub fn hmac_signature(access_key_secret: &str, string_to_sign: &str) -> String {
-    let key = zeroize::Zeroizing::new(format!("{access_key_secret}&"));
-    hmac_sha1_base64(key.as_bytes(), string_to_sign.as_bytes())
-}
-
 /// `base64(RSASSA-PKCS1-v1_5-SHA256(key, string_to_sign))` (ClientKey; no `&` is involved).
-pub fn rsa_signature(key: &ClientKey, string_to_sign: &str) -> Result<String, IdentityError> {
+pub(crate) fn rsa_signature(
+    key: &ClientKey,
+    string_to_sign: &str,
+) -> Result<String, IdentityError> {
     let signature = key.sign_sha256_rsa(string_to_sign.as_bytes())?;
     Ok(base64::engine::general_purpose::STANDARD.encode(signature))
 }
 
 /// The query string as sent: `params` in the given order, then `Signature` last.
-pub fn signed_query(params: &[(String, String)], signature: &str) -> String {
+pub(crate) fn signed_query(params: &[(String, String)], signature: &str) -> String {
     let mut query = join_encoded(params.iter());
     if !query.is_empty() {
         query.push('&');
@@ -81,7 +78,7 @@ fn join_encoded<'a>(params: impl Iterator<Item = &'a (String, String)>) -> Strin
 }
 
 /// `Timestamp` parameter: UTC, second precision, literal `Z` (`2024-02-01T08:00:00Z`).
-pub fn format_timestamp(at: SystemTime) -> String {
+pub(crate) fn format_timestamp(at: SystemTime) -> String {
     let at = OffsetDateTime::from(at);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
@@ -95,13 +92,13 @@ pub fn format_timestamp(at: SystemTime) -> String {
 }
 
 /// A fresh `SignatureNonce`: 128 random bits as 32 lower-case hex digits.
-pub fn new_nonce() -> String {
+pub(crate) fn new_nonce() -> String {
     hex::encode(rand::random::<[u8; 16]>())
 }
 
-/// The credential one request is signed with: what every caller credential type boils down to.
+/// The credential one request is signed with: what every KMS identity type boils down to.
 #[derive(Clone)]
-pub enum SigningCredential {
+pub(crate) enum SigningKey {
     /// ClientKey: `SHA256withRSA`, `SignatureType=PRIVATEKEY`, `AccessKeyId` = KeyId.
     ClientKey(ClientKey),
     /// AccessKey or STS credentials: `HMAC-SHA1` with `secret + "&"`; STS adds `SecurityToken`.
@@ -115,7 +112,7 @@ pub enum SigningCredential {
     },
 }
 
-impl std::fmt::Debug for SigningCredential {
+impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::ClientKey(key) => f.debug_tuple("ClientKey").field(&key.key_id()).finish(),
@@ -132,9 +129,9 @@ impl std::fmt::Debug for SigningCredential {
     }
 }
 
-impl SigningCredential {
+impl SigningKey {
     /// The `AccessKeyId` sent on the wire (the KeyId for a ClientKey).
-    pub fn access_key_id(&self) -> &str {
+    pub(crate) fn access_key_id(&self) -> &str {
         match self {
             Self::ClientKey(key) => key.key_id(),
             Self::Hmac { access_key_id, .. } => access_key_id,
@@ -142,7 +139,7 @@ impl SigningCredential {
     }
 
     /// `SignatureMethod`.
-    pub fn signature_method(&self) -> &'static str {
+    pub(crate) fn signature_method(&self) -> &'static str {
         match self {
             Self::ClientKey(_) => "SHA256withRSA",
             Self::Hmac { .. } => "HMAC-SHA1",
@@ -150,19 +147,22 @@ impl SigningCredential {
     }
 
     /// Signs `string_to_sign` with this credential.
-    pub fn sign(&self, string_to_sign: &str) -> Result<String, IdentityError> {
+    pub(crate) fn sign(&self, string_to_sign: &str) -> Result<String, IdentityError> {
         match self {
             Self::ClientKey(key) => rsa_signature(key, string_to_sign),
             Self::Hmac {
                 access_key_secret, ..
-            } => Ok(hmac_signature(access_key_secret.expose(), string_to_sign)),
+            } => Ok(rpc_hmac_sha1_signature(
+                access_key_secret.expose(),
+                string_to_sign,
+            )),
         }
     }
 }
 
 /// One RPC call before signing: action parameters plus the common ones, in send order.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RpcCall<'a> {
+pub(crate) struct RpcCall<'a> {
     /// `Action`, e.g. `GetSecretValue`.
     pub action: &'a str,
     /// `Version`, e.g. `2016-01-20`.
@@ -177,16 +177,16 @@ pub struct RpcCall<'a> {
 
 /// A signed request: the query to send and the string that was signed (for diagnostics of
 /// `SignatureDoesNotMatch`; it contains the `SecurityToken`, so never log it).
-pub struct SignedRequest {
+pub(crate) struct SignedRpcRequest {
     /// Query string without the leading `?`, `Signature` last.
     pub query: String,
     /// The string-to-sign.
     pub string_to_sign: String,
 }
 
-impl std::fmt::Debug for SignedRequest {
+impl std::fmt::Debug for SignedRpcRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SignedRequest { .. }")
+        f.write_str("SignedRpcRequest { .. }")
     }
 }
 
@@ -194,16 +194,16 @@ impl std::fmt::Debug for SignedRequest {
 /// `SecurityToken`, then `Version, Action, Format, RegionId, Timestamp, SignatureMethod,
 /// SignatureType, SignatureVersion, SignatureNonce, AccessKeyId`. HMAC calls send
 /// `SignatureType=` present and empty, as the Python and Go cores do.
-pub fn rpc_params(
+pub(crate) fn rpc_params(
     call: &RpcCall<'_>,
     action_params: &[(&str, &str)],
-    credential: &SigningCredential,
+    credential: &SigningKey,
 ) -> Vec<(String, String)> {
     let mut params: Vec<(String, String)> = action_params
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    if let SigningCredential::Hmac {
+    if let SigningKey::Hmac {
         security_token: Some(token),
         ..
     } = credential
@@ -211,8 +211,8 @@ pub fn rpc_params(
         params.push(("SecurityToken".into(), token.expose().to_owned()));
     }
     let signature_type = match credential {
-        SigningCredential::ClientKey(_) => "PRIVATEKEY",
-        SigningCredential::Hmac { .. } => "",
+        SigningKey::ClientKey(_) => "PRIVATEKEY",
+        SigningKey::Hmac { .. } => "",
     };
     for (name, value) in [
         ("Version", call.version),
@@ -232,20 +232,22 @@ pub fn rpc_params(
 }
 
 /// Canonicalizes and signs `params` (send order, without `Signature`) for `POST /`.
-pub fn sign_params(
+pub(crate) fn sign_params(
     params: &[(String, String)],
-    credential: &SigningCredential,
-) -> Result<SignedRequest, IdentityError> {
+    credential: &SigningKey,
+) -> Result<SignedRpcRequest, IdentityError> {
     let string_to_sign = string_to_sign("POST", &canonical_query(params));
     let signature = credential.sign(&string_to_sign)?;
-    Ok(SignedRequest {
+    Ok(SignedRpcRequest {
         query: signed_query(params, &signature),
         string_to_sign,
     })
 }
 
 /// The action parameters of `GetSecretValue` in send order (`FetchExtendedConfig=true` when asked).
-pub fn get_secret_value_params(request: &crate::kms::GetSecretValueRequest) -> Vec<(&str, &str)> {
+pub(crate) fn get_secret_value_params(
+    request: &crate::kms::GetSecretValueRequest,
+) -> Vec<(&str, &str)> {
     let mut params = vec![("SecretName", request.secret_name.as_str())];
     if let Some(stage) = &request.version_stage {
         params.push(("VersionStage", stage.as_str()));
@@ -311,7 +313,7 @@ mod tests {
 
     #[test]
     fn debug_never_shows_secrets() {
-        let cred = SigningCredential::Hmac {
+        let cred = SigningKey::Hmac {
             access_key_id: "LTAIid".into(),
             access_key_secret: "very-secret".into(),
             security_token: Some("token-secret".into()),

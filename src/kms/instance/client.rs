@@ -1,8 +1,9 @@
 //! [`InstanceClient`]: `GetSecretValue` against one KMS instance endpoint over HTTPS, one
 //! keep-alive reqwest client per endpoint, every attempt re-signed with a fresh date.
 
+use crate::cache::CertificateExpiry;
+use crate::clock::{Clock, WallClock};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use tracing::Instrument;
@@ -12,16 +13,13 @@ use super::signing::{build_request, http_date};
 use super::tls::{client_config, TrustPolicy};
 use crate::config::{Endpoint, HttpConfig, InstanceEndpointConfig};
 use crate::identity::{CaBundle, ClientKey};
+use crate::kms::backoff::with_retries;
 use crate::kms::http::Peer;
-use crate::kms::retry::with_retries;
 use crate::kms::{BoxFuture, GetSecretValueRequest, KmsClient, KmsError, SecretValue};
-
-/// Source of the `date` header of each attempt.
-pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
 /// A client of one KMS instance (`{instanceId}.cryptoservice.kms.aliyuncs.com`), signing with a
 /// ClientKey and trusting exactly the instance CA. Cheap to share (`Arc`) across tasks.
-pub struct InstanceClient {
+pub(crate) struct InstanceClient {
     endpoint: Endpoint,
     /// `endpoint` as text, for errors.
     endpoint_text: String,
@@ -32,7 +30,9 @@ pub struct InstanceClient {
     http: reqwest::Client,
     config: HttpConfig,
     ignore_ssl_certs: bool,
-    clock: Clock,
+    clock: Arc<dyn Clock>,
+    /// Expiry of the ClientKey certificate and of the earliest CA, for `Health`.
+    certificates: Vec<CertificateExpiry>,
 }
 
 impl std::fmt::Debug for InstanceClient {
@@ -48,18 +48,44 @@ impl std::fmt::Debug for InstanceClient {
 impl InstanceClient {
     /// Loads the ClientKey (with its password) and, unless `ignoreSslCerts`, the CA bundle named
     /// by the endpoint configuration, then builds the client.
-    pub fn new(config: &InstanceEndpointConfig, http: &HttpConfig) -> Result<Self, crate::Error> {
+    pub(crate) fn new(
+        config: &InstanceEndpointConfig,
+        http: &HttpConfig,
+    ) -> Result<Self, crate::Error> {
         let key = ClientKey::load(&config.client_key, &config.password)?;
+        let mut certificates = Vec::new();
+        if let Some(cert) = key.certificate() {
+            certificates.push(CertificateExpiry {
+                label: format!("ClientKey {} ({})", key.key_id(), config.endpoint),
+                not_after: cert.not_after,
+            });
+        }
         let ca = match (&config.ca_file, config.ignore_ssl_certs) {
-            (Some(path), false) => Some(CaBundle::from_pem_file(path)?),
+            (Some(path), false) => {
+                let bundle = CaBundle::from_pem_file(path)?;
+                if let Some(earliest) = bundle.infos().iter().map(|i| i.not_after).min() {
+                    certificates.push(CertificateExpiry {
+                        label: format!("CA {} ({})", path.display(), config.endpoint),
+                        not_after: earliest,
+                    });
+                }
+                Some(bundle)
+            }
             _ => None,
         };
-        Self::with_identity(config, key, ca, http)
+        let mut client = Self::with_identity(config, key, ca, http)?;
+        client.certificates = certificates;
+        Ok(client)
+    }
+
+    /// The ClientKey and CA expiries [`new`](Self::new) found, for `Health`.
+    pub(crate) fn certificate_expiries(&self) -> &[CertificateExpiry] {
+        &self.certificates
     }
 
     /// Builds the client from an already loaded key and CA bundle. `ca` is required unless
     /// `config.ignore_ssl_certs`; with `ignore_ssl_certs` it is not used.
-    pub fn with_identity(
+    pub(crate) fn with_identity(
         config: &InstanceEndpointConfig,
         key: ClientKey,
         ca: Option<CaBundle>,
@@ -126,24 +152,30 @@ impl InstanceClient {
             http: client,
             config: http.clone(),
             ignore_ssl_certs: config.ignore_ssl_certs,
-            clock: Arc::new(SystemTime::now),
+            clock: Arc::new(WallClock),
+            certificates: Vec::new(),
         })
     }
 
-    /// Replaces the clock that dates (and so signs) each attempt; default `SystemTime::now`.
+    #[cfg(test)]
+    /// Replaces the clock that dates (and so signs) each attempt; default [`WallClock`].
     /// For tests and for correcting a known local clock skew (the server allows ±15 min).
-    pub fn with_clock(mut self, clock: Clock) -> Self {
+    pub(crate) fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
     }
 
+    #[cfg(test)]
     /// The ClientKey id this client signs with.
-    pub fn key_id(&self) -> &str {
+    pub(crate) fn key_id(&self) -> &str {
         self.key.key_id()
     }
 
-    /// One `GetSecretValue` with retries (see [`crate::kms::retry`]).
-    pub async fn fetch(&self, request: &GetSecretValueRequest) -> Result<SecretValue, KmsError> {
+    /// One `GetSecretValue` with retries (see [`crate::kms::backoff`]).
+    pub(crate) async fn fetch(
+        &self,
+        request: &GetSecretValueRequest,
+    ) -> Result<SecretValue, KmsError> {
         let span = tracing::info_span!(
             "kms_instance_get_secret_value",
             endpoint = %self.endpoint,
@@ -185,7 +217,7 @@ impl InstanceClient {
 
     /// One signed request and its decoded answer.
     async fn attempt(&self, request: &GetSecretValueRequest) -> Result<SecretValue, KmsError> {
-        let date = http_date((self.clock)());
+        let date = http_date(self.clock.now());
         let signed = build_request(&self.key, &self.endpoint, request, &date)?;
         let mut headers = HeaderMap::with_capacity(signed.headers.len());
         for (name, value) in &signed.headers {

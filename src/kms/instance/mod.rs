@@ -7,11 +7,11 @@
 //! * [`InstanceClient`]: the HTTPS client (reqwest + rustls/ring), retries, size cap.
 
 mod client;
-pub mod proto;
+pub(crate) mod proto;
 mod response;
-pub mod signing;
+pub(crate) mod signing;
+#[cfg(test)]
+mod tests;
 mod tls;
 
-pub use client::{Clock, InstanceClient};
-pub use response::decode_response;
-pub use signing::{build_request, http_date, SignedRequest};
+pub(crate) use client::InstanceClient;

@@ -3,7 +3,7 @@
 
 /// `GetSecretValueRequest`.
 #[derive(Clone, PartialEq, prost::Message)]
-pub struct GetSecretValueRequest {
+pub(crate) struct RequestMessage {
     /// `SecretName` = 1.
     #[prost(string, tag = "1")]
     pub secret_name: String,
@@ -20,7 +20,7 @@ pub struct GetSecretValueRequest {
 
 /// `GetSecretValueResponse` (HTTP 2xx body).
 #[derive(Clone, PartialEq, prost::Message)]
-pub struct GetSecretValueResponse {
+pub(crate) struct ResponseMessage {
     /// `SecretName` = 1.
     #[prost(string, tag = "1")]
     pub secret_name: String,
@@ -64,7 +64,7 @@ pub struct GetSecretValueResponse {
 
 /// `Error` (HTTP 4xx/5xx body).
 #[derive(Clone, PartialEq, prost::Message)]
-pub struct Error {
+pub(crate) struct ErrorMessage {
     /// `StatusCode` = 1 (unused by the SDKs; the HTTP status is authoritative).
     #[prost(int32, tag = "1")]
     pub status_code: i32,

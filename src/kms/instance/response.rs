@@ -15,7 +15,7 @@ const ERROR_EXCERPT_CHARS: usize = 120;
 /// Decodes one answer: 2xx → `GetSecretValueResponse`, 4xx/5xx → protobuf `Error` as
 /// [`KmsError::Service`]; anything undecodable, empty or of another status →
 /// [`KmsError::InvalidResponse`] naming the status, content type and body length.
-pub fn decode_response(
+pub(crate) fn decode_response(
     http_status: u16,
     content_type: Option<&str>,
     body: &[u8],
@@ -36,7 +36,7 @@ pub fn decode_response(
                     body.len()
                 )));
             }
-            let mut decoded = proto::GetSecretValueResponse::decode(body).map_err(|e| {
+            let mut decoded = proto::ResponseMessage::decode(body).map_err(|e| {
                 invalid(format!(
                     "the GetSecretValueResponse could not be decoded ({e}; content-type {shown_type}, {} bytes)",
                     body.len()
@@ -51,7 +51,7 @@ pub fn decode_response(
             }
             Ok(into_secret_value(decoded))
         }
-        400..=599 => match proto::Error::decode(body) {
+        400..=599 => match proto::ErrorMessage::decode(body) {
             Ok(error) if !error.error_code.is_empty() => Err(KmsError::Service {
                 endpoint: endpoint.to_string(),
                 secret_name: secret_name.to_owned(),
@@ -84,7 +84,7 @@ pub fn decode_response(
 
 /// Moves every field across; the secret goes straight into a zeroizing [`SecretString`]
 /// without a copy.
-fn into_secret_value(mut r: proto::GetSecretValueResponse) -> SecretValue {
+fn into_secret_value(mut r: proto::ResponseMessage) -> SecretValue {
     let secret_data = SecretString::new(std::mem::take(&mut r.secret_data));
     SecretValue {
         secret_name: r.secret_name,
@@ -172,7 +172,7 @@ mod tests {
 
     #[test]
     fn error_without_code_is_invalid() {
-        let body = proto::Error {
+        let body = proto::ErrorMessage {
             status_code: 500,
             ..Default::default()
         }

@@ -12,20 +12,20 @@ use crate::identity::ClientKey;
 use crate::kms::{GetSecretValueRequest, KmsError};
 
 /// `content-type` and `accept` of every request and response.
-pub const CONTENT_TYPE: &str = "application/x-protobuf";
+pub(crate) const CONTENT_TYPE: &str = "application/x-protobuf";
 /// `x-kms-apiversion`: the only version any SDK sends.
-pub const API_VERSION: &str = "dkms-gcs-0.2";
+pub(crate) const API_VERSION: &str = "dkms-gcs-0.2";
 /// `x-kms-apiname` for the one operation we call.
-pub const API_NAME: &str = "GetSecretValue";
+pub(crate) const API_NAME: &str = "GetSecretValue";
 /// `x-kms-signaturemethod`: the only method the service accepts.
-pub const SIGNATURE_METHOD: &str = "RSA_PKCS1_SHA_256";
+pub(crate) const SIGNATURE_METHOD: &str = "RSA_PKCS1_SHA_256";
 /// Our `user-agent`: crate name and version (the server does not sign or check it).
-pub const USER_AGENT: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"));
+pub(crate) const USER_AGENT: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"));
 
 /// A fully built and signed request: what goes on the wire, plus the intermediate values the
 /// conformance tests compare with the golden vectors.
 #[derive(Clone, PartialEq, Eq)]
-pub struct SignedRequest {
+pub(crate) struct SignedInstanceRequest {
     /// Protobuf `GetSecretValueRequest` bytes (the exact bytes hashed and sent).
     pub body: Vec<u8>,
     /// Upper-case hex SHA-256 of `body` (`content-sha256`).
@@ -38,9 +38,10 @@ pub struct SignedRequest {
     pub headers: Vec<(&'static str, String)>,
 }
 
-impl SignedRequest {
+impl SignedInstanceRequest {
+    #[cfg(test)]
     /// The value of header `name` (lower case), if present.
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| *n == name)
@@ -49,14 +50,14 @@ impl SignedRequest {
 }
 
 /// IMF-fixdate (`Thu, 01 Feb 2024 08:00:00 GMT`), the only `date` form the server accepts.
-pub fn http_date(time: SystemTime) -> String {
+pub(crate) fn http_date(time: SystemTime) -> String {
     httpdate::fmt_http_date(time)
 }
 
 /// Proto3 body: empty strings and `false` are omitted (prost skips default values), fields in
 /// ascending number order — byte-identical to the official SDKs.
-pub fn encode_body(request: &GetSecretValueRequest) -> Vec<u8> {
-    proto::GetSecretValueRequest {
+pub(crate) fn encode_body(request: &GetSecretValueRequest) -> Vec<u8> {
+    proto::RequestMessage {
         secret_name: request.secret_name.clone(),
         version_stage: request.version_stage.clone().unwrap_or_default(),
         version_id: request.version_id.clone().unwrap_or_default(),
@@ -66,13 +67,13 @@ pub fn encode_body(request: &GetSecretValueRequest) -> Vec<u8> {
 }
 
 /// Upper-case hex SHA-256 (`content-sha256`; not base64, not lower case).
-pub fn content_sha256(body: &[u8]) -> String {
+pub(crate) fn content_sha256(body: &[u8]) -> String {
     hex::encode_upper(ring::digest::digest(&ring::digest::SHA256, body))
 }
 
 /// String-to-sign of spec §2.2: method, content-sha256, content-type, date, then every `x-kms-*`
 /// header sorted by name as `name:trimmed value\n`, then the resource `/` without a newline.
-pub fn string_to_sign(
+pub(crate) fn string_to_sign(
     content_sha256: &str,
     content_type: &str,
     date: &str,
@@ -97,7 +98,7 @@ pub fn string_to_sign(
 
 /// Redacts the `authorization` signature: replayed within the server's date window it would
 /// fetch the secret again, so it must not reach logs through `{:?}`.
-impl std::fmt::Debug for SignedRequest {
+impl std::fmt::Debug for SignedInstanceRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let headers: Vec<(&str, &str)> = self
             .headers
@@ -113,7 +114,7 @@ impl std::fmt::Debug for SignedRequest {
                 )
             })
             .collect();
-        f.debug_struct("SignedRequest")
+        f.debug_struct("SignedInstanceRequest")
             .field("body_len", &self.body.len())
             .field("content_sha256", &self.content_sha256)
             .field("string_to_sign", &self.string_to_sign)
@@ -125,12 +126,12 @@ impl std::fmt::Debug for SignedRequest {
 
 /// Builds body, headers and signature for one attempt. `date` is an IMF-fixdate string
 /// (see [`http_date`]); every retry must call this again with a fresh date.
-pub fn build_request(
+pub(crate) fn build_request(
     key: &ClientKey,
     endpoint: &Endpoint,
     request: &GetSecretValueRequest,
     date: &str,
-) -> Result<SignedRequest, KmsError> {
+) -> Result<SignedInstanceRequest, KmsError> {
     let body = encode_body(request);
     let sha = content_sha256(&body);
     let kms_headers: [(&'static str, &str); 4] = [
@@ -163,7 +164,7 @@ pub fn build_request(
         ("content-sha256", sha.clone()),
         ("authorization", authorization.clone()),
     ]);
-    Ok(SignedRequest {
+    Ok(SignedInstanceRequest {
         body,
         content_sha256: sha,
         string_to_sign,
@@ -178,7 +179,7 @@ mod tests {
 
     #[test]
     fn debug_redacts_the_signature() {
-        let request = SignedRequest {
+        let request = SignedInstanceRequest {
             body: vec![1, 2, 3],
             content_sha256: "AB".into(),
             string_to_sign: "POST\nAB".into(),

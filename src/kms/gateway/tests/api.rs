@@ -1,19 +1,17 @@
 //! The shared-gateway client end to end against LocalKms (real TLS on 127.0.0.1, real
-//! signature checks): every caller credential type, every error code, retries with fresh
+//! signature checks): every KMS identity type, every error code, retries with fresh
 //! nonces, role credentials refreshed before expiry, and bad inputs.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use aliyun_managed_credentials::config::{
-    CallerCredential, ClientKeySource, Endpoint, GatewayEndpointConfig, HttpConfig, PasswordSource,
+use crate::config::{
+    ClientKeySource, Endpoint, GatewayEndpointConfig, HttpConfig, KmsIdentity, PasswordSource,
     RetryConfig,
 };
-use aliyun_managed_credentials::kms::gateway::GatewayClient;
-use aliyun_managed_credentials::kms::{
-    GetSecretValueRequest, KmsClient, KmsError, SecretValue, TransportErrorKind,
-};
-use aliyun_managed_credentials::testing::{Fault, LocalKms};
+use crate::kms::gateway::GatewayClient;
+use crate::kms::{GetSecretValueRequest, KmsClient, KmsError, SecretValue, TransportErrorKind};
+use crate::testing::{Fault, LocalKms};
 
 const SECRET: &str = "acs/ram/user/app";
 
@@ -29,8 +27,8 @@ fn http() -> HttpConfig {
     }
 }
 
-fn ak_credential(pair: &aliyun_managed_credentials::testing::AccessKeyPair) -> CallerCredential {
-    CallerCredential::AccessKey {
+fn ak_credential(pair: &crate::testing::AccessKeyPair) -> KmsIdentity {
+    KmsIdentity::AccessKey {
         access_key_id: pair.access_key_id.clone(),
         access_key_secret: pair.access_key_secret.as_str().into(),
     }
@@ -65,7 +63,7 @@ async fn clientkey_caller_end_to_end() {
     let kms = LocalKms::start().await.unwrap();
     let ap = kms.issue_access_point(&["acs/ram/user/*"]);
     let ak = kms.put_ram_credential(SECRET);
-    let credential = CallerCredential::ClientKey {
+    let credential = KmsIdentity::ClientKey {
         key: ClientKeySource::File(ap.client_key_file.clone()),
         password: vec![PasswordSource::File(ap.password_file.clone())],
     };
@@ -120,12 +118,11 @@ async fn sts_token_caller_end_to_end_and_expired_token() {
     let kms = LocalKms::start().await.unwrap();
     let ak = kms.put_ram_credential(SECRET);
     let token = kms.issue_sts_token(&["*"], Duration::from_secs(3600));
-    let credential =
-        |t: &aliyun_managed_credentials::testing::StsCredentials| CallerCredential::StsToken {
-            access_key_id: t.access_key_id.clone(),
-            access_key_secret: t.access_key_secret.as_str().into(),
-            security_token: t.security_token.as_str().into(),
-        };
+    let credential = |t: &crate::testing::StsCredentials| KmsIdentity::StsToken {
+        access_key_id: t.access_key_id.clone(),
+        access_key_secret: t.access_key_secret.as_str().into(),
+        security_token: t.security_token.as_str().into(),
+    };
     let client = GatewayClient::new(&kms.gateway_config(), &credential(&token), &http()).unwrap();
     assert_holds(&fetch(&client, SECRET).await.unwrap(), &ak.access_key_id);
 
@@ -135,7 +132,7 @@ async fn sts_token_caller_end_to_end_and_expired_token() {
     assert_eq!(err.code(), Some("InvalidSecurityToken.Expired"));
 
     // A token that does not belong to the AccessKey id.
-    let wrong = CallerCredential::StsToken {
+    let wrong = KmsIdentity::StsToken {
         access_key_id: token.access_key_id.clone(),
         access_key_secret: token.access_key_secret.as_str().into(),
         security_token: expired.security_token.as_str().into(),
@@ -153,7 +150,7 @@ async fn ram_role_arn_assumes_once_and_refreshes_before_expiry() {
     let kms = LocalKms::start().await.unwrap();
     let ak = kms.put_ram_credential(SECRET);
     let caller = kms.register_access_key(&["*"]);
-    let credential = CallerCredential::RamRoleArn {
+    let credential = KmsIdentity::RamRoleArn {
         access_key_id: caller.access_key_id.clone(),
         access_key_secret: caller.access_key_secret.as_str().into(),
         role_arn: "acs:ram::1234567890123456:role/kms-reader".into(),
@@ -201,7 +198,7 @@ async fn ram_role_arn_errors_are_typed() {
     let kms = LocalKms::start().await.unwrap();
     kms.put_ram_credential(SECRET);
     let caller = kms.register_access_key(&["*"]);
-    let credential = |arn: &str, secret: &str| CallerCredential::RamRoleArn {
+    let credential = |arn: &str, secret: &str| KmsIdentity::RamRoleArn {
         access_key_id: caller.access_key_id.clone(),
         access_key_secret: secret.into(),
         role_arn: arn.into(),
@@ -245,7 +242,7 @@ async fn ecs_ram_role_uses_imdsv2_discovers_the_role_and_refreshes() {
     let ak = kms.put_ram_credential(SECRET);
     kms.set_ecs_role(Some("app-prod-ecs-role"));
     kms.set_ecs_credential_lifetime(Duration::from_secs(3600));
-    let credential = CallerCredential::EcsRamRole {
+    let credential = KmsIdentity::EcsRamRole {
         role_name: None,
         metadata_endpoint: Some(kms.ecs_metadata_endpoint()),
     };
@@ -298,7 +295,7 @@ async fn ecs_ram_role_falls_back_to_imdsv1_and_reports_a_missing_role() {
     kms.put_ram_credential(SECRET);
     kms.set_ecs_role(Some("r1"));
     kms.set_ecs_imdsv2(false);
-    let credential = |role: Option<&str>| CallerCredential::EcsRamRole {
+    let credential = |role: Option<&str>| KmsIdentity::EcsRamRole {
         role_name: role.map(str::to_owned),
         metadata_endpoint: Some(kms.ecs_metadata_endpoint()),
     };
@@ -367,7 +364,7 @@ async fn each_error_code_is_typed_and_not_retried() {
         Some("Forbidden.NoPermission")
     );
 
-    let unknown = CallerCredential::AccessKey {
+    let unknown = KmsIdentity::AccessKey {
         access_key_id: "LTAI00000000000000unknown".into(),
         access_key_secret: "x".into(),
     };
@@ -377,7 +374,7 @@ async fn each_error_code_is_typed_and_not_retried() {
         Some("InvalidAccessKeyId.NotFound")
     );
 
-    let wrong_secret = CallerCredential::AccessKey {
+    let wrong_secret = KmsIdentity::AccessKey {
         access_key_id: caller.access_key_id.clone(),
         access_key_secret: "not-the-secret".into(),
     };
@@ -555,7 +552,7 @@ async fn tls_is_verified_and_bad_inputs_are_rejected_up_front() {
     let err = GatewayClient::new(&missing_ca, &credential, &http()).unwrap_err();
     assert!(err.to_string().contains("no-such-ca.pem"), "{err}");
 
-    let empty_secret = CallerCredential::AccessKey {
+    let empty_secret = KmsIdentity::AccessKey {
         access_key_id: caller.access_key_id.clone(),
         access_key_secret: "".into(),
     };

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
-use aliyun_managed_credentials::identity::{ClientKey, Password};
-use aliyun_managed_credentials::kms::instance::proto;
-use aliyun_managed_credentials::testing::{
+use crate::identity::{ClientKey, Password};
+use crate::kms::instance::proto;
+use crate::testing::{
     AccessPoint, Fault, LocalKms, RamCredentialOptions, ServerCertificate, ACS_CURRENT,
     ACS_PREVIOUS,
 };
@@ -42,7 +42,7 @@ struct Req {
 
 impl Req {
     fn get_secret(key_id: &str, name: &str, stage: &str, version_id: &str) -> Self {
-        let body = proto::GetSecretValueRequest {
+        let body = proto::RequestMessage {
             secret_name: name.into(),
             version_stage: stage.into(),
             version_id: version_id.into(),
@@ -129,17 +129,17 @@ struct Answer {
 }
 
 impl Answer {
-    fn ok(&self) -> proto::GetSecretValueResponse {
+    fn ok(&self) -> proto::ResponseMessage {
         assert_eq!(self.status, 200, "{:?}", self.error());
         assert_eq!(self.content_type, "application/x-protobuf");
-        proto::GetSecretValueResponse::decode(self.body.as_slice()).unwrap()
+        proto::ResponseMessage::decode(self.body.as_slice()).unwrap()
     }
 
-    fn error(&self) -> proto::Error {
-        proto::Error::decode(self.body.as_slice()).unwrap()
+    fn error(&self) -> proto::ErrorMessage {
+        proto::ErrorMessage::decode(self.body.as_slice()).unwrap()
     }
 
-    fn assert_error(&self, status: u16, code: &str) -> proto::Error {
+    fn assert_error(&self, status: u16, code: &str) -> proto::ErrorMessage {
         let error = self.error();
         assert_eq!(
             (self.status, error.error_code.as_str()),
@@ -521,7 +521,7 @@ async fn faults_are_consumed_in_order() {
     let garbage = s.fetch(APP, "", "").await;
     assert_eq!(garbage.status, 502);
     assert!(String::from_utf8_lossy(&garbage.body).contains("<html>"));
-    assert!(proto::Error::decode(garbage.body.as_slice()).is_err());
+    assert!(proto::ErrorMessage::decode(garbage.body.as_slice()).is_err());
     // The connection is closed without any HTTP answer.
     let dropped = Req::get_secret(&s.ap.key_id, APP, "", "")
         .sign(&s.key)
@@ -733,7 +733,7 @@ async fn files_builder_settings_and_client_key() {
         kms.ca_file(),
         dir.path().join("PrivateKmsCA_kst-loc0123456789abcdef.pem")
     );
-    let ca = aliyun_managed_credentials::identity::CaBundle::from_pem_file(kms.ca_file()).unwrap();
+    let ca = crate::identity::CaBundle::from_pem_file(kms.ca_file()).unwrap();
     let subjects: Vec<&str> = ca.infos().iter().map(|i| i.subject.as_str()).collect();
     assert!(
         subjects[0].contains("CN=Private KMS Root CA"),
@@ -840,10 +840,12 @@ fn official_python_sdk_fetches_a_secret() {
 #[test]
 fn golden_requests_verify_with_the_server_string_to_sign() {
     use rustls_pki_types::pem::PemObject;
-    let vectors: serde_json::Value =
-        serde_json::from_str(include_str!("fixtures/kms-instance/golden_vectors.json")).unwrap();
+    let vectors: serde_json::Value = serde_json::from_str(include_str!(
+        "../../tests/fixtures/kms-instance/golden_vectors.json"
+    ))
+    .unwrap();
     let spki = rustls_pki_types::SubjectPublicKeyInfoDer::from_pem_slice(include_bytes!(
-        "fixtures/kms-instance/keys/client_public_key.pem"
+        "../../tests/fixtures/kms-instance/keys/client_public_key.pem"
     ))
     .unwrap();
     let (_, spki) =
@@ -869,7 +871,7 @@ fn golden_requests_verify_with_the_server_string_to_sign() {
             }
             headers.insert(name, value.parse().unwrap());
         }
-        let sts = aliyun_managed_credentials::testing::string_to_sign(&headers);
+        let sts = crate::testing::string_to_sign(&headers);
         assert_eq!(sts, vector["string_to_sign"].as_str().unwrap());
         let signature = base64::engine::general_purpose::STANDARD
             .decode(authorization.strip_prefix("Bearer ").unwrap())

@@ -11,7 +11,7 @@ use super::KmsError;
 use crate::config::RetryConfig;
 
 /// The ceiling of the wait before retry number `retry` (1-based): `min(max, base * 2^(retry-1))`.
-pub fn backoff_ceiling(config: &RetryConfig, retry: u32) -> Duration {
+pub(crate) fn backoff_ceiling(config: &RetryConfig, retry: u32) -> Duration {
     let factor = 1u32
         .checked_shl(retry.saturating_sub(1))
         .unwrap_or(u32::MAX);
@@ -23,7 +23,7 @@ pub fn backoff_ceiling(config: &RetryConfig, retry: u32) -> Duration {
 }
 
 /// A full-jitter wait before retry number `retry`: uniform in `[0, ceiling]`.
-pub fn backoff_delay(config: &RetryConfig, retry: u32, rng: &mut impl Rng) -> Duration {
+pub(crate) fn backoff_delay(config: &RetryConfig, retry: u32, rng: &mut impl Rng) -> Duration {
     let ceiling = backoff_ceiling(config, retry);
     if ceiling.is_zero() {
         return ceiling;
@@ -34,7 +34,10 @@ pub fn backoff_delay(config: &RetryConfig, retry: u32, rng: &mut impl Rng) -> Du
 /// Runs `attempt(n)` (n = 0, 1, ...) until it succeeds, fails with a non-retryable error, or
 /// `config.max_attempts` attempts were made; sleeps a full-jitter backoff between attempts.
 /// The last error is returned as is, so callers see the real code.
-pub async fn with_retries<T, F, Fut>(config: &RetryConfig, mut attempt: F) -> Result<T, KmsError>
+pub(crate) async fn with_retries<T, F, Fut>(
+    config: &RetryConfig,
+    mut attempt: F,
+) -> Result<T, KmsError>
 where
     F: FnMut(u32) -> Fut,
     Fut: Future<Output = Result<T, KmsError>>,

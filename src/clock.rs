@@ -1,4 +1,5 @@
-//! The cache's notion of "now".
+//! The notion of "now" shared by the cache (schedules, expiry) and the KMS clients (request
+//! dates that are signed).
 //!
 //! KMS dates are wall-clock times, but the scheduler sleeps on tokio timers. Deriving wall time
 //! from `wall time at start + tokio::time::Instant elapsed` keeps both consistent, so tests with
@@ -8,27 +9,39 @@
 use std::fmt::Debug;
 use std::time::{Duration, SystemTime};
 
-/// A source of wall-clock time that advances with tokio time.
+/// A source of wall-clock time. The provider's default follows tokio time (so tests with paused
+/// time move dates and timers together); inject your own with
+/// [`ProviderBuilder::clock`](crate::ProviderBuilder::clock) to pin dates in tests.
 pub trait Clock: Send + Sync + Debug {
     /// The current wall-clock time.
     fn now(&self) -> SystemTime;
 }
 
+/// `SystemTime::now()`: what a request is dated (and signed) with.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct WallClock;
+
+impl Clock for WallClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
 /// Wall time captured once, advanced by `tokio::time::Instant` (the default clock).
 #[derive(Clone, Copy, Debug)]
-pub struct TokioClock {
+pub(crate) struct TokioClock {
     wall_start: SystemTime,
     start: tokio::time::Instant,
 }
 
 impl TokioClock {
     /// Starts at the current system time.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::starting_at(SystemTime::now())
     }
 
     /// Starts at `wall_start` (for tests that pin the date).
-    pub fn starting_at(wall_start: SystemTime) -> Self {
+    pub(crate) fn starting_at(wall_start: SystemTime) -> Self {
         Self {
             wall_start,
             start: tokio::time::Instant::now(),
@@ -49,7 +62,7 @@ impl Clock for TokioClock {
 }
 
 /// How long from `now` until `at` (zero if `at` is not in the future).
-pub fn until(now: SystemTime, at: SystemTime) -> Duration {
+pub(crate) fn until(now: SystemTime, at: SystemTime) -> Duration {
     at.duration_since(now).unwrap_or(Duration::ZERO)
 }
 

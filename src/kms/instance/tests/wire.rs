@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aliyun_managed_credentials::config::{
+use crate::config::{
     ClientKeySource, Endpoint, HttpConfig, InstanceEndpointConfig, PasswordSource, RetryConfig,
 };
-use aliyun_managed_credentials::kms::instance::InstanceClient;
-use aliyun_managed_credentials::kms::{GetSecretValueRequest, KmsError};
+use crate::kms::instance::InstanceClient;
+use crate::kms::{GetSecretValueRequest, KmsError};
 use base64::Engine;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};

@@ -4,13 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
-use aliyun_managed_credentials::identity::{ClientKey, Password};
-use aliyun_managed_credentials::kms::gateway::response::{decode_error, decode_secret_value};
-use aliyun_managed_credentials::kms::gateway::signing::{
+use crate::identity::{ClientKey, Password};
+use crate::kms::gateway::response::{decode_error, decode_secret_value};
+use crate::kms::gateway::signing::{
     canonical_query, get_secret_value_params, rpc_params, sign_params, signed_query,
-    string_to_sign, RpcCall, SigningCredential, KMS_API_VERSION,
+    string_to_sign, RpcCall, SigningKey, KMS_API_VERSION,
 };
-use aliyun_managed_credentials::kms::{GetSecretValueRequest, KmsError};
+use crate::kms::{GetSecretValueRequest, KmsError};
 use serde_json::Value;
 
 const KEY_ID: &str = "KAAP.7e0c5b2a-1d3f-4a6b-8c9d-0e1f2a3b4c5d";
@@ -35,8 +35,8 @@ fn client_key(variant: &str) -> ClientKey {
     ClientKey::from_json(&text, &Password::new(password.trim()), variant).unwrap()
 }
 
-fn hmac(id: &str, secret: &str, token: Option<&str>) -> SigningCredential {
-    SigningCredential::Hmac {
+fn hmac(id: &str, secret: &str, token: Option<&str>) -> SigningKey {
+    SigningKey::Hmac {
         access_key_id: id.into(),
         access_key_secret: secret.into(),
         security_token: token.map(Into::into),
@@ -96,7 +96,7 @@ fn golden_rpc_vectors_reproduce_every_intermediate_and_signature() {
             .map(|(_, v)| v.as_str());
         let signing_key = vector["signing_key"].as_str().unwrap();
         let credential = if signing_key.starts_with("RSASSA") {
-            SigningCredential::ClientKey(key.clone())
+            SigningKey::ClientKey(key.clone())
         } else {
             hmac(access_key_id, hmac_secret(signing_key), token)
         };
@@ -139,7 +139,7 @@ fn rpc_fixed_vectors_match_requests_built_by_the_client_code() {
     for vector in fixed["vectors"].as_array().unwrap() {
         let name = vector["name"].as_str().unwrap();
         let credential = match name {
-            "clientkey_sha256withrsa" => SigningCredential::ClientKey(key.clone()),
+            "clientkey_sha256withrsa" => SigningKey::ClientKey(key.clone()),
             "ak_hmac_sha1" | "ak_hmac_sha1_without_SignatureType" => hmac(
                 "LTAI5tFakeCallerKeyId001",
                 "FakeCallerAccessKeySecret0000001",
@@ -175,9 +175,7 @@ fn rpc_fixed_vectors_match_requests_built_by_the_client_code() {
         assert!(
             signed.query.ends_with(&format!(
                 "Signature={}",
-                aliyun_managed_credentials::kms::gateway::signing::percent_encode(
-                    vector["signature"].as_str().unwrap()
-                )
+                crate::kms::gateway::signing::percent_encode(vector["signature"].as_str().unwrap())
             )),
             "{name}"
         );

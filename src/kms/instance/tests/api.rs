@@ -7,14 +7,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use aliyun_managed_credentials::config::{
+use crate::clock::Clock;
+use crate::config::{
     ClientKeySource, HttpConfig, InstanceEndpointConfig, PasswordSource, RetryConfig, SecretString,
 };
-use aliyun_managed_credentials::kms::instance::{Clock, InstanceClient};
-use aliyun_managed_credentials::kms::{
-    GetSecretValueRequest, KmsClient, KmsError, SecretValue, TransportErrorKind,
-};
-use aliyun_managed_credentials::testing::{AccessPoint, Fault, LocalKms, ServerCertificate};
+use crate::kms::instance::InstanceClient;
+use crate::kms::{GetSecretValueRequest, KmsClient, KmsError, SecretValue, TransportErrorKind};
+use crate::testing::{AccessPoint, Fault, LocalKms, ServerCertificate};
 
 const SECRET: &str = "acs/ram/user/app";
 
@@ -33,10 +32,21 @@ fn http(max_attempts: u32) -> HttpConfig {
 
 /// A clock that moves one second per call, so every attempt has its own date and signature
 /// (real attempts a few ms apart would share the one-second `date`).
-fn ticking_clock() -> Clock {
-    let start = SystemTime::now();
-    let ticks = AtomicU64::new(0);
-    Arc::new(move || start + Duration::from_secs(ticks.fetch_add(1, Ordering::SeqCst)))
+fn ticking_clock() -> Arc<dyn Clock> {
+    #[derive(Debug)]
+    struct Ticking {
+        start: SystemTime,
+        ticks: AtomicU64,
+    }
+    impl Clock for Ticking {
+        fn now(&self) -> SystemTime {
+            self.start + Duration::from_secs(self.ticks.fetch_add(1, Ordering::SeqCst))
+        }
+    }
+    Arc::new(Ticking {
+        start: SystemTime::now(),
+        ticks: AtomicU64::new(0),
+    })
 }
 
 async fn kms_with(cert: ServerCertificate) -> LocalKms {

@@ -6,12 +6,12 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use aliyun_managed_credentials::config::{Endpoint, HttpConfig, InstanceEndpointConfig};
-use aliyun_managed_credentials::identity::{CaBundle, ClientKey, Password};
-use aliyun_managed_credentials::kms::instance::{
-    build_request, decode_response, http_date, InstanceClient,
-};
-use aliyun_managed_credentials::kms::{GetSecretValueRequest, KmsClient, KmsError};
+use crate::config::{Endpoint, HttpConfig, InstanceEndpointConfig};
+use crate::identity::{CaBundle, ClientKey, Password};
+use crate::kms::instance::response::decode_response;
+use crate::kms::instance::signing::{build_request, http_date};
+use crate::kms::instance::InstanceClient;
+use crate::kms::{GetSecretValueRequest, KmsClient, KmsError};
 use base64::Engine;
 use serde_json::Value;
 
@@ -304,12 +304,12 @@ fn instance_config(ignore: bool) -> InstanceEndpointConfig {
     InstanceEndpointConfig {
         region_id: "cn-hangzhou".into(),
         endpoint: endpoint(),
-        client_key: aliyun_managed_credentials::config::ClientKeySource::File(fixture(&format!(
+        client_key: crate::config::ClientKeySource::File(fixture(&format!(
             "clientKey_{KEY_ID}_alibabalike.json"
         ))),
-        password: vec![aliyun_managed_credentials::config::PasswordSource::File(
-            fixture(&format!("clientKey_{KEY_ID}_Password.txt")),
-        )],
+        password: vec![crate::config::PasswordSource::File(fixture(&format!(
+            "clientKey_{KEY_ID}_Password.txt"
+        )))],
         ca_file: Some(fixture("PrivateKmsCA_kst-tst65a1b2c3d4e5f6g7h8.pem")),
         ignore_ssl_certs: ignore,
         connect_to: None,

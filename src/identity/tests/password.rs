@@ -2,12 +2,12 @@
 //!
 //! Every test uses its own environment variable names, so tests can run in parallel.
 
-mod identity_support;
+use super::support as identity_support;
 
 use std::path::{Path, PathBuf};
 
-use aliyun_managed_credentials::config::{PasswordSource, SecretString};
-use aliyun_managed_credentials::identity::{IdentityError, Password};
+use crate::config::{PasswordSource, SecretString};
+use crate::identity::{IdentityError, Password};
 use identity_support::*;
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {

@@ -1,10 +1,10 @@
 //! Signers: RSASSA-PKCS1-v1_5/SHA-256 against the official SDK's golden vectors and the real
 //! Alibaba ClientKey; HMAC-SHA1 against RFC 2202 and the gateway AccessKey/STS vectors.
 
-mod identity_support;
+use super::support as identity_support;
 
-use aliyun_managed_credentials::config::{ClientKeySource, PasswordSource};
-use aliyun_managed_credentials::identity::{hmac_sha1_base64, rpc_hmac_sha1_signature, ClientKey};
+use crate::config::{ClientKeySource, PasswordSource};
+use crate::identity::{hmac_sha1_base64, rpc_hmac_sha1_signature, ClientKey};
 use base64::Engine;
 use identity_support::*;
 use ring::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};

@@ -1,12 +1,12 @@
 //! ClientKey loading: every accepted profile, every bad input with its own error, expiry policy,
 //! and no secret in Debug/Display.
 
-mod identity_support;
+use super::support as identity_support;
 
 use std::time::SystemTime;
 
-use aliyun_managed_credentials::config::{ClientKeySource, PasswordSource, SecretString};
-use aliyun_managed_credentials::identity::{ClientKey, IdentityError, Password};
+use crate::config::{ClientKeySource, PasswordSource, SecretString};
+use crate::identity::{ClientKey, IdentityError, Password};
 use base64::Engine;
 use identity_support::*;
 use proptest::prelude::*;

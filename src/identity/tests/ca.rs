@@ -1,12 +1,12 @@
 //! CA bundles: real and fixture instance CA files, every bad file with its own error, validity
 //! warnings, and parsing that never panics.
 
-mod identity_support;
+use super::support as identity_support;
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use aliyun_managed_credentials::identity::{CaBundle, IdentityError};
+use crate::identity::{CaBundle, IdentityError};
 use identity_support::*;
 use proptest::prelude::*;
 

@@ -1,10 +1,8 @@
 //! The `.properties` parser: Java `Properties.load` semantics, typed errors, property tests.
 
-mod log_capture;
+use super::log_capture;
 
-use aliyun_managed_credentials::config::properties::{
-    escape_key, escape_value, Properties, PropertiesError,
-};
+use crate::config::properties::{escape_key, escape_value, Properties, PropertiesError};
 use proptest::prelude::*;
 
 fn parse(text: &str) -> Vec<(String, String, usize)> {

@@ -6,51 +6,51 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub const KEY_ID: &str = "KAAP.4f1c9a2e-7b3d-4e8a-9c51-0d2e6f8a1b3c";
-pub const PASSWORD: &str = "9f2c4e6a8b0d1f3e5a7c9e1b3d5f7a9c";
-pub const REAL_PASSWORD: &str = "c383f5528f54394676ca89b8e47096e7";
-pub const FIXTURE_PASSWORD: &str = "fixture-pass-1234";
-pub const PROFILES: [&str; 3] = ["legacy", "alibabalike", "aes256"];
+pub(crate) const KEY_ID: &str = "KAAP.4f1c9a2e-7b3d-4e8a-9c51-0d2e6f8a1b3c";
+pub(crate) const PASSWORD: &str = "9f2c4e6a8b0d1f3e5a7c9e1b3d5f7a9c";
+pub(crate) const REAL_PASSWORD: &str = "c383f5528f54394676ca89b8e47096e7";
+pub(crate) const FIXTURE_PASSWORD: &str = "fixture-pass-1234";
+pub(crate) const PROFILES: [&str; 3] = ["legacy", "alibabalike", "aes256"];
 
 /// `tests/fixtures/<rel>`.
-pub fn fixture(rel: &str) -> PathBuf {
+pub(crate) fn fixture(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(rel)
 }
 
-pub fn instance_clientkey(profile: &str) -> PathBuf {
+pub(crate) fn instance_clientkey(profile: &str) -> PathBuf {
     fixture(&format!("kms-instance/clientKey_{KEY_ID}_{profile}.json"))
 }
 
-pub fn instance_password_file() -> PathBuf {
+pub(crate) fn instance_password_file() -> PathBuf {
     fixture(&format!("kms-instance/clientKey_{KEY_ID}_Password.txt"))
 }
 
-pub fn read(rel: &str) -> String {
+pub(crate) fn read(rel: &str) -> String {
     std::fs::read_to_string(fixture(rel)).unwrap()
 }
 
 /// `YYYY-MM-DD` as a `SystemTime` at midnight UTC.
-pub fn date(y: i32, m: u8, d: u8) -> SystemTime {
+pub(crate) fn date(y: i32, m: u8, d: u8) -> SystemTime {
     let date = time::Date::from_calendar_date(y, time::Month::try_from(m).unwrap(), d).unwrap();
     let secs = date.midnight().assume_utc().unix_timestamp();
     UNIX_EPOCH + Duration::from_secs(secs as u64)
 }
 
 #[derive(Clone, Default)]
-pub struct Logs(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Logs(Arc<Mutex<Vec<u8>>>);
 
 impl Logs {
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
     }
     /// Lines at WARN level.
-    pub fn warnings(&self) -> Vec<String> {
+    pub(crate) fn warnings(&self) -> Vec<String> {
         self.warnings_about("")
     }
     /// Lines at WARN level containing `needle`.
-    pub fn warnings_about(&self, needle: &str) -> Vec<String> {
+    pub(crate) fn warnings_about(&self, needle: &str) -> Vec<String> {
         self.text()
             .lines()
             .filter(|l| l.contains("WARN") && l.contains(needle))
@@ -70,7 +70,7 @@ impl Write for Logs {
 }
 
 /// Runs `f` with a thread-local subscriber capturing every event at DEBUG and above.
-pub fn capture_logs<R>(f: impl FnOnce() -> R) -> (R, Logs) {
+pub(crate) fn capture_logs<R>(f: impl FnOnce() -> R) -> (R, Logs) {
     let logs = Logs::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()

@@ -1,0 +1,6 @@
+//! Gateway tests: golden signatures and recorded answers (`tests/fixtures/gateway`), and the
+//! client against LocalKms's gateway over real TLS.
+
+#[cfg(feature = "test-util")]
+mod api;
+mod conformance;
