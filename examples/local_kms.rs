@@ -110,11 +110,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let info_file = dir.join("local_kms.json");
     std::fs::write(&info_file, serde_json::to_string_pretty(&info)?)?;
 
-    println!(
-        "LocalKms listening on {} as {}",
-        kms.addr(),
-        endpoint.to_string()
-    );
+    println!("LocalKms listening on {} as {}", kms.addr(), endpoint);
     println!("  CA file:         {}", kms.ca_file().display());
     println!(
         "  ClientKey:       {} ({})",

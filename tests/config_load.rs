@@ -12,7 +12,8 @@ const CONFIG_FILE_ENV: &str = "ALIYUN_MANAGED_CREDENTIALS_FILE";
 
 use aliyun_managed_credentials::config::{
     ClientKeySource, Config, ConfigBuilder, ConfigError, Endpoint, GatewayEndpointConfig,
-    HttpConfig, InstanceEndpointConfig, KmsIdentity, PasswordSource, RefreshConfig, SecretString,
+    HttpConfig, InstanceEndpointConfig, KmsIdentity, PasswordSource, RefreshConfig, RetryConfig,
+    SecretString,
 };
 
 fn fixtures() -> PathBuf {
@@ -723,13 +724,20 @@ fn builder_and_file_produce_equal_configs() {
     instance.ca_file = Some("/base/ca.pem".into());
     instance.password = vec![file("/base/pw.txt"), env("client_key_password")];
     instance.connect_to = Some("127.0.0.1:4443".parse().unwrap());
-    let mut http = HttpConfig::default();
-    http.retry.max_attempts = 3;
-    http.request_timeout = Duration::from_secs(7);
-    let mut refresh = RefreshConfig::default();
-    refresh.jitter = Duration::ZERO;
-    refresh.hedge_delay = Duration::from_millis(100);
-    refresh.prefetch_fail_fast = true;
+    let http = HttpConfig {
+        request_timeout: Duration::from_secs(7),
+        retry: RetryConfig {
+            max_attempts: 3,
+            ..RetryConfig::default()
+        },
+        ..HttpConfig::default()
+    };
+    let refresh = RefreshConfig {
+        jitter: Duration::ZERO,
+        hedge_delay: Duration::from_millis(100),
+        prefetch_fail_fast: true,
+        ..RefreshConfig::default()
+    };
     let mut beijing = GatewayEndpointConfig::for_region("cn-beijing");
     beijing.endpoint = "gw.example.com:8443".parse::<Endpoint>().unwrap();
     let from_builder = Config::builder()
@@ -824,8 +832,13 @@ fn builder_applies_the_same_validation() {
         "ConfigBuilder, key `cache_client_dkms_config_info`, entry 1, field `caFilePath`: required field is missing or empty; set \"caFilePath\" to the instance CA bundle downloaded from the KMS console (or, not recommended, \"ignoreSslCerts\": true)"
     );
 
-    let mut http = HttpConfig::default();
-    http.retry.max_attempts = 0;
+    let http = HttpConfig {
+        retry: RetryConfig {
+            max_attempts: 0,
+            ..RetryConfig::default()
+        },
+        ..HttpConfig::default()
+    };
     let e = Config::builder()
         .with_identity(KmsIdentity::EcsRamRole {
             role_name: None,

@@ -11,7 +11,7 @@
 //! value through its own `ArcSwapOption`. A hit is two `arc-swap` loads, one hash lookup and one
 //! `Arc` clone. moka's TTL is a hard eviction (no stale serving, readers block on reload) and its
 //! hit measured ~235 ns against ~55 ns for a plain locked map on the same machine
-//! (`docs/provider.md` has our numbers), and refresh timing has to live in each entry anyway.
+//! (the manual's Benchmarks section has our numbers), and refresh timing has to live in each entry anyway.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

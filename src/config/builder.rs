@@ -48,7 +48,7 @@ impl Config {
 
 impl InstanceEndpointConfig {
     /// An instance endpoint with no CA file, TLS verification on and no `connectTo`.
-    /// Add [`with_ca_file`](Self::with_ca_file) (required unless `ignore_ssl_certs`).
+    /// Set `ca_file` too (required unless `ignore_ssl_certs`).
     pub fn new(
         region_id: impl Into<String>,
         endpoint: Endpoint,

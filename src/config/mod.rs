@@ -2,7 +2,7 @@
 //! grammar) or a typed builder, both producing one validated [`Config`].
 //!
 //! * The `.properties` parser follows Java `Properties.load` (see the [manual](crate::manual)).
-//! * [`Config::from_properties_file`], [`Config::from_default_location`], [`Config::load`] and
+//! * [`Config::from_properties_file`], [`Config::from_default_location`] and
 //!   [`Config::from_properties_str`]: the loader. Precedence of the file location: a path in
 //!   code, then the environment variable `ALIYUN_MANAGED_CREDENTIALS_FILE`, then
 //!   `managed_credentials_providers.properties` in the

@@ -76,8 +76,8 @@ pub enum ClientKeySource {
     Inline(SecretString),
 }
 
-/// One place a ClientKey password can come from. Sources are tried in the order listed in
-/// [`PasswordSources`]; the first one that yields a value wins.
+/// One place a ClientKey password can come from. Sources are tried in the order given; the
+/// first one that yields a value wins.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PasswordSource {
     /// A file holding the password (plain text, trimmed; or JSON `{"ClientKeyPassword": ...}`).

@@ -3,7 +3,7 @@
 //!
 //! The PKCS#12 is opened with `p12-keystore`, the only pure-Rust decoder that opens every profile
 //! a ClientKey comes in (legacy RC2/3DES with MAC iterations omitted, as Alibaba issues them, and
-//! OpenSSL 3's PBES2/AES); see docs/identity.md.
+//! OpenSSL 3's PBES2/AES); see the Identity section of the manual.
 
 use std::sync::Arc;
 use std::time::SystemTime;

@@ -1,6 +1,6 @@
 //! ossify (community OSS SDK): [`AccessKeyProvider`] implements
 //! `ossify::credentials::CredentialsProvider`, with `expiration` set to the synthetic expiry of
-//! the handle's [`ExpiryPolicy`](super::ExpiryPolicy) so ossify's own caching layers
+//! the handle's [`ExpiryPolicy`](crate::ExpiryPolicy) so ossify's own caching layers
 //! (`CachingCredentialsProvider`) come back for the next key.
 //!
 //! ```no_run
@@ -10,7 +10,7 @@
 //!     .endpoint("https://oss-cn-hangzhou.aliyuncs.com")
 //!     .region("cn-hangzhou")
 //!     .bucket("my-bucket")
-//!     .access_key_provider(creds)
+//!     .credentials_provider(creds)
 //!     .build()?;
 //! # let _ = client;
 //! # Ok(()) }

@@ -4,7 +4,7 @@
 //! reqsign's `Signer` keeps a credential until `is_valid()` turns false (120 s before its
 //! `expires_in`), and a credential without expiry forever, so a rotation would never be seen.
 //! We therefore report a synthetic `expires_in` = the provider's next refresh point, clamped by
-//! the handle's [`ExpiryPolicy`](super::ExpiryPolicy). reqsign also refuses a refreshed
+//! the handle's [`ExpiryPolicy`](crate::ExpiryPolicy). reqsign also refuses a refreshed
 //! credential that expires before `now + expires_in` of a presigned URL: set
 //! `min_validity` to at least the longest presigned-URL lifetime you sign.
 //!

@@ -9,7 +9,7 @@
 //! # struct ApiError { code: String }
 //! # async fn call_api(_id: &str, _secret: &str) -> Result<String, ApiError> { todo!() }
 //! # async fn demo(provider: aliyun_managed_credentials::ManagedCredentialsProvider) {
-//! use aliyun_managed_credentials::integrations::with_access_key;
+//! use aliyun_managed_credentials::with_access_key;
 //!
 //! let creds = provider.access_key_provider("acs/ram/user/app");
 //! let answer = with_access_key(

@@ -4,7 +4,7 @@
 //! ```no_run
 //! # async fn demo(provider: aliyun_managed_credentials::ManagedCredentialsProvider)
 //! # -> aliyun_managed_credentials::Result<()> {
-//! use aliyun_managed_credentials::integrations::rpc::RpcRequest;
+//! use aliyun_managed_credentials::RpcRequest;
 //!
 //! let ak = provider.get_access_key("acs/ram/user/app").await?;
 //! let query = RpcRequest::new("GET", "DescribeRegions", "2014-05-26")

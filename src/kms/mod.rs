@@ -189,7 +189,8 @@ impl KmsError {
 }
 
 /// Something that can fetch a secret from one KMS endpoint. Implemented by
-/// [`instance::InstanceClient`] and the gateway client; the cache only sees this trait.
+/// the KMS instance client and the gateway client; the cache only sees this trait. Implement it
+/// to put your own transport (a proxy, a test double) behind the provider.
 pub trait KmsClient: Send + Sync + std::fmt::Debug {
     /// The endpoint this client talks to (for logs, health and failover).
     fn endpoint(&self) -> &Endpoint;
