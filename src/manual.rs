@@ -1217,7 +1217,7 @@
 //! it prints a note and passes):
 //!
 //! ```sh
-//! LOCALKMS_PYTHON_SDK=1 cargo test --features test-util --test localkms official_python_sdk
+//! LOCALKMS_PYTHON_SDK=1 cargo test --features test-util --lib official_python_sdk
 //! ```
 //!
 //! The three golden requests captured from that SDK also verify against LocalKms's string-to-sign
@@ -1318,24 +1318,21 @@
 //! # Test suites
 //!
 //! Everything: `cargo test --all-features` (what `.ci/run` runs, after `cargo fmt --check` and
-//! `cargo clippy -D warnings`). Per area:
+//! `cargo clippy -D warnings`). Tests of internals are unit tests next to their code (filter
+//! them by module path); `tests/` holds only tests that use the public API. Per area:
 //!
 //! ```sh
 //! # configuration: parser proptests (18 tests, ~3 s debug), loading (33 tests, < 1 s)
-//! cargo test --all-features --test config_properties --test config_load
+//! cargo test --all-features --test config_load
 //! cargo test --all-features --lib config
 //!
 //! # identity: ClientKey profiles, passwords, CA files, golden signatures (66 tests, ~4.3 s debug)
 //! cargo test --all-features --lib identity
-//! cargo test --all-features --test identity_clientkey --test identity_password --test identity_ca --test identity_signing
 //!
 //! # KMS instance API: golden vectors, unit tests, real TLS against LocalKms, keep-alive and size cap
-//! cargo test --all-features --test instance_conformance
 //! cargo test --all-features --lib kms::instance
-//! cargo test --features test-util --test instance_api --test instance_wire
 //!
 //! # shared gateway: golden vectors (8 tests, ~0.2 s), end to end through LocalKms (11 tests, ~0.5 s)
-//! cargo test --all-features --test gateway_conformance --test gateway_api
 //! cargo test --all-features --lib kms::gateway
 //!
 //! # provider: engine under paused tokio time (29 tests, < 0.1 s), against LocalKms (11 tests, ~4.5 s)
@@ -1347,7 +1344,6 @@
 //! cargo test --all-features --lib integrations
 //!
 //! # LocalKms itself (12 tests, ~3 s debug) and its unit tests (PKCS#12 profile, store, faults)
-//! cargo test --features test-util --test localkms
 //! cargo test --features test-util --lib testing
 //! ```
 //!
