@@ -370,9 +370,9 @@
 //! #       let _ = ak;
 //!     }
 //!     Err(e) if e.is_configuration() => return Err(e), // config or identity: fix the setup
-//!     Err(e) if e.is_secret_not_found() => eprintln!("no such secret: {e}"),
-//!     Err(e) if e.is_closed() => eprintln!("provider closed"),
-//!     Err(e) => eprintln!("{e} (KMS code {:?}, retryable: {})", e.code(), e.is_retryable()),
+//!     Err(e) if e.is_secret_not_found() => tracing::warn!("no such secret: {e}"),
+//!     Err(e) if e.is_closed() => tracing::warn!("provider closed"),
+//!     Err(e) => tracing::warn!("{e} (KMS code {:?}, retryable: {})", e.code(), e.is_retryable()),
 //! }
 //! # Ok(()) }
 //! ```
@@ -448,9 +448,9 @@
 //! )
 //! .await;
 //! match answer {
-//!     Ok(body) => println!("{body}"),
+//!     Ok(body) => tracing::info!("{body}"),
 //!     Err(CallError::Credentials(e)) => return Err(e),   // no key could be had at all
-//!     Err(CallError::Operation(e)) => eprintln!("API error {}", e.code),
+//!     Err(CallError::Operation(e)) => tracing::warn!("API error {}", e.code),
 //!     Err(_) => {}
 //! }
 //! # Ok(()) }
@@ -641,8 +641,12 @@
 //!     EndpointConfig::default(), // 127.0.0.1, random port and token, Expiration 20 min .. 1 h
 //! )
 //! .await?;
-//! println!("ALIBABA_CLOUD_CREDENTIALS_URI={}", endpoint.url());
-//! // ... run the child process with that variable ...
+//! // The URL carries the capability token: hand it to the child, never to a log.
+//! let status = std::process::Command::new("python3")
+//!     .arg("app.py")
+//!     .env("ALIBABA_CLOUD_CREDENTIALS_URI", endpoint.url())
+//!     .status()?;
+//! # let _ = status;
 //! endpoint.shutdown().await;
 //! # Ok(()) }
 //! ```
@@ -1084,7 +1088,7 @@
 //! // ... exercise your code, then observe what it sent:
 //! assert!(kms.request_count("acs/ram/user/app") <= 4);
 //! for r in kms.requests() {
-//!     println!("{} {} {} {}", r.date, r.key_id, r.secret_name, r.outcome);
+//!     tracing::info!("{} {} {} {}", r.date, r.key_id, r.secret_name, r.outcome);
 //! }
 //! provider.close().await;
 //! kms.shutdown().await;                                  // dropping it stops it too

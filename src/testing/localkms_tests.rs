@@ -793,7 +793,7 @@ async fn files_builder_settings_and_client_key() {
 #[test]
 fn official_python_sdk_fetches_a_secret() {
     if std::env::var("LOCALKMS_PYTHON_SDK").as_deref() != Ok("1") {
-        println!("skipped: set LOCALKMS_PYTHON_SDK=1 (and a venv with alibabacloud-dkms-gcs==1.0.2 at /tmp/pyenv or LOCALKMS_PYTHON) to run");
+        tracing::info!("skipped: set LOCALKMS_PYTHON_SDK=1 (and a venv with alibabacloud-dkms-gcs==1.0.2 at /tmp/pyenv or LOCALKMS_PYTHON) to run");
         return;
     }
     let python =
