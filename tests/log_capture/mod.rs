@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 /// Runs `f` with a subscriber that records every event as text.
-pub fn capture_logs<T>(f: impl FnOnce() -> T) -> (T, String) {
+pub(crate) fn capture_logs<T>(f: impl FnOnce() -> T) -> (T, String) {
     let buf = Arc::new(Mutex::new(Vec::<u8>::new()));
     let writer = buf.clone();
     let subscriber = tracing_subscriber::fmt()
