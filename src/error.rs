@@ -29,9 +29,10 @@ pub enum Error {
     Provider(#[from] crate::provider::ProviderError),
 }
 
-/// KMS codes that mean "no such secret (or version)": the shared gateway's and the instance
-/// API's spelling.
-const SECRET_NOT_FOUND_CODES: &[&str] = &["Forbidden.ResourceNotFound", "ResourceNotFound"];
+/// KMS codes that mean "no such secret (or version)". `Forbidden.ResourceNotFound` is the
+/// shared gateway's documented code; the instance API's code for a missing secret is not
+/// documented, and the same one is assumed there.
+const SECRET_NOT_FOUND_CODES: &[&str] = &["Forbidden.ResourceNotFound"];
 
 impl Error {
     /// Whether trying again later may succeed: KMS unreachable, throttled or failing

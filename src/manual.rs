@@ -581,7 +581,8 @@
 //! `ALIBABA_CLOUD_CREDENTIALS_URI`. The `aliyun-managed-credentials` binary (cargo feature `cli`,
 //! opt-in) serves managed keys in that format from the provider's cache. **Only the Python client
 //! was verified against it** (`alibabacloud-credentials` 1.0.12, see below); Java, Go and Node.js
-//! were not run here.
+//! were not run here. Expect Node.js not to work: by its source, `@alicloud/credentials` 2.4.7's
+//! credentials-URI client requires a non-empty `SecurityToken`, and a managed RAM-user key has none.
 //!
 //! ```sh
 //! cargo install aliyun-managed-credentials --features cli

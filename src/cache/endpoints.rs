@@ -12,13 +12,6 @@ use tracing::Instrument;
 
 use crate::kms::{GetSecretValueRequest, KmsClient, KmsError, SecretValue};
 
-/// A successful fetch and the endpoint that answered.
-#[derive(Debug)]
-pub(crate) struct Fetched {
-    /// The answer.
-    pub value: SecretValue,
-}
-
 /// The endpoints of one provider.
 #[derive(Debug)]
 pub(crate) struct Endpoints {
@@ -67,7 +60,10 @@ impl Endpoints {
     /// once, and if an endpoint has not answered after `hedge_delay` also asks the next one.
     /// The first success wins (the others are cancelled). A non-retryable error ends the fetch
     /// once nothing else is in flight (another region will not know the secret any better).
-    pub(crate) async fn fetch(&self, request: &GetSecretValueRequest) -> Result<Fetched, KmsError> {
+    pub(crate) async fn fetch(
+        &self,
+        request: &GetSecretValueRequest,
+    ) -> Result<SecretValue, KmsError> {
         let n = self.clients.len();
         if n == 0 {
             return Err(KmsError::Request {
@@ -135,7 +131,7 @@ impl Endpoints {
                             if index < n {
                                 self.preferred.store(index, Ordering::Relaxed);
                             }
-                            return Ok(Fetched { value });
+                            return Ok(value);
                         }
                         Err(error) => {
                             let retryable = error.is_retryable();

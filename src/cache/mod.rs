@@ -414,7 +414,7 @@ impl Cache {
             let now = self.clock.now();
             let built = fetched
                 .map_err(FetchError::Kms)
-                .and_then(|f| self.build_snapshot(&f.value, now));
+                .and_then(|value| self.build_snapshot(&value, now));
             match built {
                 Ok(snapshot) => {
                     tracing::Span::current().record("version_id", snapshot.secret.version_id());
