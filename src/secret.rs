@@ -52,6 +52,15 @@ pub enum SecretError {
         /// What was expected (the value itself is only shown for non-secret metadata).
         detail: String,
     },
+    /// KMS handed out a RAM credential whose `ExpireTimestamp` has already passed (rotation
+    /// lagging, or this machine's clock ahead). Not served: the last good key is kept.
+    #[error("secret '{secret_name}': KMS returned an AccessKey that expired at {expired_at} (this machine's clock says it is later); check the clock (NTP) and the secret's rotation")]
+    Expired {
+        /// The secret concerned.
+        secret_name: String,
+        /// Its `ExpireTimestamp`, `YYYY-MM-DDThh:mm:ssZ`.
+        expired_at: String,
+    },
     /// `get_access_key` was asked for a secret that is not a RAM credential.
     #[error("secret '{secret_name}' is a {secret_type} secret with {data_type} data, not an AccessKey; read it with get_secret()")]
     NotAccessKey {

@@ -875,3 +875,25 @@ fn example_file_at_repository_root_loads() {
         .iter()
         .all(|i| i.ca_file.is_some() && !i.ignore_ssl_certs));
 }
+
+#[test]
+fn durations_too_long_for_the_clock_are_rejected_naming_the_key() {
+    // `Instant::now() + hedge_delay` used to panic inside a fetch with a huge value.
+    let refresh = RefreshConfig {
+        hedge_delay: Duration::MAX,
+        ..RefreshConfig::default()
+    };
+    let e = Config::builder().with_refresh(refresh).build().unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("ConfigBuilder, key `hedge_delay_ms`:"),
+        "{e}"
+    );
+    let e = load(
+        "credentials_type=ak\ncredentials_access_key_id=id\ncredentials_access_secret=s\n\
+         cache_client_region_id=[{\"regionId\":\"cn-hangzhou\"}]\nrefresh_max_interval_ms=18446744073709551615\n",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("refresh_max_interval_ms"), "{e}");
+    assert!(e.to_string().contains("at most 315360000000 ms"), "{e}");
+}

@@ -230,9 +230,11 @@ async fn stale_if_error_through_an_outage_then_recovery() {
     assert!(matches!(err, Error::Kms(_)), "{err}");
     assert_eq!(err.code(), Some("ServiceUnavailableTemporary"));
     assert!(err.is_retryable(), "{err}");
-    // Recovery.
+    // Recovery, at the latest when the shared backoff (refresh_retry_max_ms, 100 ms here) is
+    // over: until then readers get the last error without a new KMS request each.
     kms.clear_faults();
     let second = kms.rotate(NAME);
+    tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(
         p.get_access_key(NAME).await.unwrap().access_key_id(),
         second.access_key_id

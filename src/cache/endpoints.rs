@@ -2,6 +2,7 @@
 //! request to the next endpoint when the current one is slow, and a memory of the last endpoint
 //! that answered (the next fetch starts there). No pings: the real request is the probe.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,9 +75,15 @@ impl Endpoints {
         let start = self.preferred.load(Ordering::Relaxed) % n;
         let order: Vec<usize> = (0..n).map(|i| (start + i) % n).collect();
         let mut set: JoinSet<(usize, Result<SecretValue, KmsError>)> = JoinSet::new();
+        // Which endpoint each task asks, so a task that panics is still named and counted.
+        let mut task_endpoint: HashMap<tokio::task::Id, usize> = HashMap::new();
         let mut launched = 0usize;
-        let mut hedge_at = Instant::now();
-        let launch = |set: &mut JoinSet<_>, launched: &mut usize, hedge_at: &mut Instant| {
+        // `None`: no hedge (a `hedge_delay` too large to add to the clock never fires).
+        let mut hedge_at: Option<Instant> = None;
+        let launch = |set: &mut JoinSet<_>,
+                      task_endpoint: &mut HashMap<tokio::task::Id, usize>,
+                      launched: &mut usize,
+                      hedge_at: &mut Option<Instant>| {
             let index = order[*launched];
             let client = Arc::clone(&self.clients[index]);
             let request = request.clone();
@@ -88,7 +95,7 @@ impl Endpoints {
                 request_id = tracing::field::Empty,
                 version_id = tracing::field::Empty,
             );
-            set.spawn(
+            let task = set.spawn(
                 async move {
                     let result = client.get_secret_value(&request).await;
                     let span = tracing::Span::current();
@@ -109,21 +116,27 @@ impl Endpoints {
                 }
                 .instrument(span),
             );
+            task_endpoint.insert(task.id(), index);
             *launched += 1;
-            *hedge_at = Instant::now() + self.hedge_delay;
+            *hedge_at = Instant::now().checked_add(self.hedge_delay);
         };
-        launch(&mut set, &mut launched, &mut hedge_at);
+        launch(&mut set, &mut task_endpoint, &mut launched, &mut hedge_at);
         let mut best_error: Option<KmsError> = None;
         loop {
-            let can_hedge = launched < n;
+            let hedge = hedge_at.filter(|_| launched < n);
             tokio::select! {
-                joined = set.join_next() => {
-                    let (index, result) = match joined {
-                        Some(Ok(pair)) => pair,
-                        Some(Err(join_error)) => (usize::MAX, Err(KmsError::Request {
-                            endpoint: String::new(),
-                            detail: format!("KMS request task failed: {join_error}"),
-                        })),
+                joined = set.join_next_with_id() => {
+                    let (index, result, panicked) = match joined {
+                        Some(Ok((_, (index, result)))) => (index, result, false),
+                        Some(Err(join_error)) => {
+                            let index = task_endpoint.get(&join_error.id()).copied().unwrap_or(usize::MAX);
+                            let endpoint = self.clients.get(index).map(|c| c.endpoint().to_string()).unwrap_or_default();
+                            tracing::error!(secret = %request.secret_name, endpoint = %endpoint, "the KMS client panicked; counted as a failed attempt");
+                            (index, Err(KmsError::Request {
+                                detail: format!("the KMS client for {endpoint} failed unexpectedly ({}); report this as a bug", if join_error.is_panic() { "it panicked" } else { "its task was cancelled" }),
+                                endpoint,
+                            }), true)
+                        }
                         None => return Err(best_error.take().unwrap_or_else(no_answer)),
                     };
                     match result {
@@ -134,25 +147,27 @@ impl Endpoints {
                             return Ok(value);
                         }
                         Err(error) => {
-                            let retryable = error.is_retryable();
+                            // A panicking client is a broken endpoint, not a definite answer about
+                            // the secret: fail over as for a transient error.
+                            let retryable = panicked || error.is_retryable();
                             // Report a definite (non-retryable) answer over transient ones.
-                            if !retryable || best_error.as_ref().is_none_or(|e| e.is_retryable()) {
+                            if !error.is_retryable() || best_error.as_ref().is_none_or(|e| e.is_retryable()) {
                                 best_error = Some(error);
                             }
                             if retryable && launched < n {
                                 self.failovers.fetch_add(1, Ordering::Relaxed);
                                 tracing::info!(secret = %request.secret_name, "failing over to the next KMS endpoint");
-                                launch(&mut set, &mut launched, &mut hedge_at);
+                                launch(&mut set, &mut task_endpoint, &mut launched, &mut hedge_at);
                             } else if set.is_empty() {
                                 return Err(best_error.take().unwrap_or_else(no_answer));
                             }
                         }
                     }
                 }
-                _ = tokio::time::sleep_until(hedge_at), if can_hedge => {
+                _ = async { if let Some(at) = hedge { tokio::time::sleep_until(at).await } }, if hedge.is_some() => {
                     self.hedges.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(secret = %request.secret_name, hedge_delay_ms = self.hedge_delay.as_millis() as u64, "KMS endpoint slow, hedging to the next one");
-                    launch(&mut set, &mut launched, &mut hedge_at);
+                    launch(&mut set, &mut task_endpoint, &mut launched, &mut hedge_at);
                 }
             }
         }

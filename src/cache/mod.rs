@@ -115,6 +115,9 @@ struct SlotSchedule {
     next_refresh: Option<SystemTime>,
     failures: u32,
     last_error: Option<String>,
+    /// Nothing usable is cached and the last fetch failed: readers get this error, without a
+    /// new KMS request, until `retry_at` (the shared backoff).
+    backoff: Option<(FetchError, SystemTime)>,
 }
 
 /// Everything the cache keeps for one secret name.
@@ -245,7 +248,24 @@ impl Cache {
             return Ok(snapshot);
         }
         self.counters.misses.fetch_add(1, Ordering::Relaxed);
-        self.fetch_shared(name, Reason::Miss).await
+        let slot = self.slot(name);
+        if let Some(error) = self.backing_off(&slot) {
+            return Err(error);
+        }
+        let rx = self.start_or_join(&slot, Reason::Miss);
+        wait(rx).await
+    }
+
+    /// The last error of `slot` while its retry is not due yet (nothing usable is cached and
+    /// the last fetch failed): every reader shares one backoff instead of each starting a
+    /// new KMS request. A fetch already in flight is still joined.
+    fn backing_off(&self, slot: &Slot) -> Option<FetchError> {
+        if running(&lock_inflight(slot)).is_some() {
+            return None;
+        }
+        let schedule = slot.schedule.lock().ok()?;
+        let (error, retry_at) = schedule.backoff.as_ref()?;
+        (self.clock.now() < *retry_at).then(|| error.clone())
     }
 
     /// Joins the in-flight fetch of `name`, or starts one.
@@ -376,21 +396,39 @@ impl Cache {
         if let Ok(mut schedule) = slot.schedule.lock() {
             schedule.next_refresh = None;
         }
+        let mut shutdown = self.shutdown.subscribe();
+        let mut done = InflightDone {
+            slot: Arc::clone(slot),
+            tx: Some(tx),
+            wake: Arc::clone(&self.wake),
+        };
+        let cache = Arc::clone(self);
+        let fetch_slot = Arc::clone(slot);
+        // The fetch runs in a task of its own, so a caller that gives up (timeout, dropped
+        // future) does not cancel the fetch every other waiter shares, and a panic anywhere in
+        // it is caught by the runtime instead of leaving the slot marked "in flight".
+        let fetch = self
+            .runtime
+            .spawn(async move { cache.fetch_and_install(&fetch_slot, reason).await });
         let cache = Arc::clone(self);
         let slot = Arc::clone(slot);
-        let mut shutdown = self.shutdown.subscribe();
-        // A task of its own, so a caller that gives up (timeout, dropped future) does not cancel
-        // the fetch every other waiter shares.
         self.runtime.spawn(async move {
             let result = tokio::select! {
-                result = cache.fetch_and_install(&slot, reason) => result,
+                joined = fetch => joined.unwrap_or_else(|join_error| {
+                    let error = FetchError::Kms(KmsError::Request {
+                        endpoint: cache.endpoints.preferred(),
+                        detail: format!(
+                            "fetching '{}' failed unexpectedly ({}); report this as a bug",
+                            slot.name,
+                            if join_error.is_panic() { "a panic" } else { "the task was cancelled" }
+                        ),
+                    });
+                    cache.record_failure(&slot, &error, cache.clock.now());
+                    Err(error)
+                }),
                 _ = shutdown.wait_for(|closed| *closed) => Err(FetchError::Closed),
             };
-            if let Ok(mut inflight) = slot.inflight.lock() {
-                *inflight = None;
-            }
-            tx.send_replace(Some(result));
-            cache.wake.notify_one();
+            done.finish(result);
         });
         rx
     }
@@ -445,6 +483,14 @@ impl Cache {
             }
         }
         let expire = access_key.as_ref().ok().and_then(|ak| ak.expire_time());
+        // So is a key that is already dead: serving it would fail every call, and installing it
+        // would make every read fetch again.
+        if let Some(expired_at) = expire.filter(|at| *at <= now) {
+            return Err(FetchError::Secret(SecretError::Expired {
+                secret_name: secret.name().to_owned(),
+                expired_at: crate::secret::format_date(expired_at),
+            }));
+        }
         Ok(Arc::new(Snapshot {
             usable_until: schedule::hard_expiry(&self.refresh, now, expire),
             secret: Arc::new(secret),
@@ -496,6 +542,7 @@ impl Cache {
             s.next_refresh = Some(next);
             s.failures = 0;
             s.last_error = None;
+            s.backoff = None;
         }
     }
 
@@ -508,9 +555,15 @@ impl Cache {
         };
         schedule.failures = schedule.failures.saturating_add(1);
         schedule.last_error = Some(error.to_string());
-        if has_value && !matches!(error, FetchError::Closed) {
-            let delay = schedule::retry_delay(&self.refresh, schedule.failures, &mut rand::rng());
-            schedule.next_refresh = Some(schedule::later(now, delay));
+        if matches!(error, FetchError::Closed) {
+            return;
+        }
+        let delay = schedule::retry_delay(&self.refresh, schedule.failures, &mut rand::rng());
+        let retry_at = schedule::later(now, delay);
+        let usable = slot.current.load().as_ref().is_some_and(|s| s.is_usable());
+        schedule.backoff = (!usable).then(|| (error.clone(), retry_at));
+        if has_value {
+            schedule.next_refresh = Some(retry_at);
             tracing::warn!(
                 secret = %slot.name,
                 failures = schedule.failures,
@@ -520,7 +573,13 @@ impl Cache {
             );
         } else {
             schedule.next_refresh = None;
-            tracing::warn!(secret = %slot.name, error = %error, "fetch failed and nothing is cached");
+            tracing::warn!(
+                secret = %slot.name,
+                failures = schedule.failures,
+                retry_in_ms = delay.as_millis() as u64,
+                error = %error,
+                "fetch failed and nothing is cached; readers get this error until the retry is due"
+            );
         }
     }
 
@@ -630,6 +689,36 @@ impl Cache {
             if let Ok(mut subscribers) = slot.subscribers.lock() {
                 subscribers.take();
             }
+        }
+    }
+}
+
+/// Ends an in-flight fetch exactly once, on every exit (success, error, shutdown, panic, or the
+/// runtime dropping the task): clears the slot's in-flight marker, answers every waiter and
+/// wakes the scheduler. Without it, a fetch that never finished would leave the secret
+/// "in flight" forever.
+struct InflightDone {
+    slot: Arc<Slot>,
+    tx: Option<watch::Sender<Option<FetchResult>>>,
+    wake: Arc<Notify>,
+}
+
+impl InflightDone {
+    fn finish(&mut self, result: FetchResult) {
+        if let Ok(mut inflight) = self.slot.inflight.lock() {
+            *inflight = None;
+        }
+        if let Some(tx) = self.tx.take() {
+            tx.send_replace(Some(result));
+        }
+        self.wake.notify_one();
+    }
+}
+
+impl Drop for InflightDone {
+    fn drop(&mut self) {
+        if self.tx.is_some() {
+            self.finish(Err(FetchError::Closed));
         }
     }
 }

@@ -33,6 +33,7 @@ struct Version {
 enum Step {
     Fail(&'static str),
     Drop,
+    Panic,
 }
 
 #[derive(Debug)]
@@ -101,6 +102,7 @@ impl ScriptedKms {
                 kind: TransportErrorKind::Connect,
                 detail: "scripted drop".into(),
             },
+            Step::Panic => panic!("scripted panic in the KMS client"),
         }
     }
 }
@@ -354,12 +356,157 @@ async fn cold_fetch_error_is_returned_with_its_code() {
         crate::Error::Kms(e) => assert_eq!(e.code(), Some("Forbidden.ResourceNotFound")),
         other => panic!("{other}"),
     }
-    // Not cached: the next call fetches again and succeeds.
+    // Not cached, and readers share the backoff: an immediate second read gets the same error
+    // without a second KMS request.
+    let again = p.get_access_key(NAME).await.unwrap_err();
+    assert_eq!(again.code(), Some("Forbidden.ResourceNotFound"));
+    assert_eq!(kms.requests(), 1);
+    // Once the retry is due (first backoff ceiling: refresh_retry_base_ms, 1 s), the next call
+    // fetches again and succeeds.
+    sleep(2).await;
     assert_eq!(
         p.get_access_key(NAME).await.unwrap().access_key_id(),
         ak_id(1)
     );
     assert_eq!(kms.requests(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn readers_share_the_backoff_instead_of_storming_kms() {
+    let kms = ScriptedKms::new("a");
+    kms.fail_always(Some(Step::Fail("Forbidden.NoPermission")));
+    let p = provider_with(vec![kms.clone()], refresh()).await;
+    for _ in 0..1000 {
+        let err = p.get_access_key(NAME).await.unwrap_err();
+        assert_eq!(err.code(), Some("Forbidden.NoPermission"));
+    }
+    assert_eq!(kms.requests(), 1, "one failure, then the shared backoff");
+    // The backoff grows with each failure but never past refresh_retry_max_ms (5 min): over
+    // ten minutes of constant reads, KMS sees a handful of requests, not one per read.
+    for _ in 0..600 {
+        sleep(1).await;
+        for _ in 0..10 {
+            assert!(p.get_access_key(NAME).await.is_err());
+        }
+    }
+    let storm_free = kms.requests();
+    assert!((3..=20).contains(&storm_free), "{storm_free} requests");
+    // An explicit refresh_now is not held back by the backoff.
+    kms.fail_always(None);
+    p.refresh_now(NAME).await.unwrap();
+    assert_eq!(kms.requests(), storm_free + 1);
+    assert_eq!(
+        p.get_access_key(NAME).await.unwrap().access_key_id(),
+        ak_id(1)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_already_expired_key_is_a_failed_fetch() {
+    let kms = ScriptedKms::new("a");
+    // Nothing cached: a clear error, and the backoff (not one KMS request per read).
+    kms.set(None, Some(t0() - Duration::from_secs(3600)));
+    let p = provider_with(vec![kms.clone()], refresh()).await;
+    for _ in 0..10 {
+        let err = p.get_access_key(NAME).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                crate::Error::Secret(crate::SecretError::Expired { .. })
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("2024-02-01T07:00:00Z"), "{err}");
+    }
+    assert_eq!(kms.requests(), 1);
+
+    // A good key cached: KMS later answers with an expired one; the good key stays.
+    sleep(3600).await;
+    kms.set(None, Some(t0() + Duration::from_secs(48 * 3600)));
+    let good = p.get_access_key(NAME).await.unwrap();
+    kms.rotate(None);
+    kms.set(None, Some(t0()));
+    assert!(p.refresh_now(NAME).await.is_err());
+    let served = p.get_access_key(NAME).await.unwrap();
+    assert_eq!(served.access_key_id(), good.access_key_id());
+    assert!(p.health().secrets[0].stale);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_endpoint_fails_over_and_is_named() {
+    let a = ScriptedKms::new("kms-a.example");
+    let b = ScriptedKms::new("kms-b.example");
+    a.push(Step::Panic);
+    let p = provider_with(vec![a.clone(), b.clone()], refresh()).await;
+    assert_eq!(
+        p.get_access_key(NAME).await.unwrap().access_key_id(),
+        ak_id(1)
+    );
+    assert_eq!((a.requests(), b.requests()), (1, 1));
+    assert_eq!(p.stats().failovers, 1);
+
+    // With a single endpoint the panic is the error, naming the endpoint, and the secret is not
+    // wedged: once the backoff is over the next read fetches and succeeds.
+    let only = ScriptedKms::new("kms-only.example");
+    only.push(Step::Panic);
+    let p = provider_with(vec![only.clone()], refresh()).await;
+    let err = p.get_access_key(NAME).await.unwrap_err();
+    assert!(err.to_string().contains("kms-only.example"), "{err}");
+    assert!(!err.is_closed(), "{err}");
+    sleep(2).await;
+    assert_eq!(
+        p.get_access_key(NAME).await.unwrap().access_key_id(),
+        ak_id(1)
+    );
+}
+
+/// A clock that panics on the call it is armed for: a panic in the fetch path outside any
+/// client (where `Instant::now() + hedge_delay` used to overflow).
+#[derive(Debug)]
+struct PanickyClock {
+    inner: TokioClock,
+    armed: std::sync::atomic::AtomicBool,
+}
+
+impl crate::Clock for PanickyClock {
+    fn now(&self) -> SystemTime {
+        if self.armed.swap(false, Ordering::SeqCst) {
+            panic!("scripted panic in the fetch path");
+        }
+        self.inner.now()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panic_in_the_fetch_path_does_not_wedge_the_secret() {
+    let kms = ScriptedKms::new("a");
+    let clock = Arc::new(PanickyClock {
+        inner: TokioClock::starting_at(t0()),
+        armed: std::sync::atomic::AtomicBool::new(false),
+    });
+    let p = ManagedCredentialsProvider::builder()
+        .config(config_with(refresh(), &[]))
+        .client(kms.clone() as Arc<dyn KmsClient>)
+        .clock(clock.clone())
+        .build()
+        .await
+        .unwrap();
+    // Let the scheduler take its first look (it reads the clock) before arming the panic, so
+    // the panic hits the fetch.
+    sleep(1).await;
+    clock.armed.store(true, Ordering::SeqCst);
+    let err = p.get_access_key(NAME).await.unwrap_err();
+    assert!(
+        !err.is_closed(),
+        "a panic must not read as a closed provider: {err}"
+    );
+    assert!(err.to_string().contains("failed unexpectedly"), "{err}");
+    sleep(2).await;
+    assert_eq!(
+        p.get_access_key(NAME).await.unwrap().access_key_id(),
+        ak_id(1)
+    );
+    assert!(!p.health().closed);
 }
 
 #[tokio::test(start_paused = true)]

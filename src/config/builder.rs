@@ -334,8 +334,41 @@ pub(crate) fn validate(config: &Config, at: &Locate<'_>) -> Result<(), ConfigErr
         keys::REFRESH_RETRY_MAX_MS,
         at,
     )?;
+    for (duration, key) in [
+        (http.connect_timeout, keys::CONNECT_TIMEOUT_MS),
+        (http.request_timeout, keys::REQUEST_TIMEOUT_MS),
+        (http.retry.base_delay, keys::RETRY_BASE_DELAY_MS),
+        (http.retry.max_delay, keys::RETRY_MAX_DELAY_MS),
+        (refresh.max_interval, keys::REFRESH_MAX_INTERVAL_MS),
+        (refresh.rotation_delay, keys::REFRESH_ROTATION_DELAY_MS),
+        (refresh.expiry_buffer, keys::REFRESH_EXPIRY_BUFFER_MS),
+        (refresh.jitter, keys::REFRESH_JITTER_MS),
+        (refresh.max_staleness, keys::MAX_STALENESS_MS),
+        (refresh.retry_base, keys::REFRESH_RETRY_BASE_MS),
+        (refresh.retry_max, keys::REFRESH_RETRY_MAX_MS),
+        (
+            refresh.forced_refresh_period,
+            keys::FORCED_REFRESH_PERIOD_MS,
+        ),
+        (refresh.hedge_delay, keys::HEDGE_DELAY_MS),
+    ] {
+        if duration > MAX_DURATION {
+            return Err(ConfigError::InvalidValue {
+                at: at(key, None, None),
+                problem: format!(
+                    "{} ms is longer than the 10 years any timer here can use; write a duration of at most {} ms",
+                    duration.as_millis(),
+                    MAX_DURATION.as_millis()
+                ),
+            });
+        }
+    }
     Ok(())
 }
+
+/// The longest configurable duration: 10 years. Longer values overflow clock arithmetic
+/// (`Instant + Duration` panics) and never mean anything a user wants.
+const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 fn validate_credential(credential: &KmsIdentity, at: &Locate<'_>) -> Result<(), ConfigError> {
     let missing = |key: &str, ty: &str| ConfigError::MissingKey {
