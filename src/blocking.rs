@@ -1,11 +1,17 @@
 //! A blocking facade over [`crate::ManagedCredentialsProvider`] for programs without an async
 //! runtime, in the style of `reqwest::blocking`: the provider owns a small multi-thread tokio
-//! runtime that runs the scheduler and fetches; methods block the calling thread. Cached reads
-//! do not touch the runtime at all.
+//! runtime that runs the scheduler and fetches; methods hand their work to that runtime and
+//! park the calling thread until it is done. Cached reads do not touch the runtime at all.
 //!
-//! Do not call these methods from inside an async runtime: they return
-//! [`ProviderError::BlockingInAsync`] instead of blocking it.
+//! Because the work always runs on the provider's own runtime, the calling thread may be any
+//! thread: a plain one, a `tokio::task::spawn_blocking` thread, or one holding a runtime
+//! `enter()` guard. Called from an async task of another runtime it works too, but blocks that
+//! task's worker thread while KMS answers: use the async provider there. The one place where
+//! blocking would deadlock, a thread of the provider's own runtime, is refused with
+//! [`ProviderError::BlockingWouldDeadlock`].
 
+use std::cell::Cell;
+use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -16,6 +22,11 @@ use crate::config::Config;
 use crate::provider::{self, ProviderError, RefreshOutcome};
 use crate::secret::{AccessKey, Secret};
 use crate::Result;
+
+thread_local! {
+    /// Set on every thread of a blocking provider's runtime (workers and its blocking pool).
+    static ON_PROVIDER_RUNTIME: Cell<bool> = const { Cell::new(false) };
+}
 
 /// What every clone shares: the async provider and the runtime it runs on. Dropped once, when
 /// the last clone goes (as reqwest's blocking client does): closes the provider, then shuts the
@@ -39,20 +50,29 @@ fn new_runtime() -> Result<Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("aliyun-managed-credentials")
+        .on_thread_start(|| ON_PROVIDER_RUNTIME.with(|on| on.set(true)))
         .enable_all()
         .build()
         .map_err(|e| ProviderError::Runtime(e.to_string()).into())
 }
 
-fn block_on<F: std::future::Future>(
+/// Runs `work` on `runtime` and parks the calling thread until it is done. Not tokio's
+/// `block_on`: that refuses any thread inside a runtime context, while here the work never
+/// needs the calling thread, so only the provider's own threads are refused.
+fn run<T: Send + 'static>(
     runtime: &Runtime,
     method: &'static str,
-    f: F,
-) -> Result<F::Output> {
-    if tokio::runtime::Handle::try_current().is_ok() {
-        return Err(ProviderError::BlockingInAsync { method }.into());
+    work: impl Future<Output = T> + Send + 'static,
+) -> Result<T> {
+    if ON_PROVIDER_RUNTIME.with(Cell::get) {
+        return Err(ProviderError::BlockingWouldDeadlock { method }.into());
     }
-    Ok(runtime.block_on(f))
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    runtime.spawn(async move {
+        let _ = tx.send(work.await);
+    });
+    // The sender is gone without an answer only when the runtime shut down.
+    rx.recv().map_err(|_| ProviderError::Closed.into())
 }
 
 /// The blocking [`crate::ManagedCredentialsProvider`]: same methods, no `.await`. Cheap to
@@ -89,10 +109,11 @@ impl ManagedCredentialsProvider {
     fn start<F, Fut>(method: &'static str, make: F) -> Result<Self>
     where
         F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<provider::ManagedCredentialsProvider>>,
+        Fut: Future<Output = Result<provider::ManagedCredentialsProvider>> + Send + 'static,
     {
         let runtime = new_runtime()?;
-        let provider = block_on(&runtime, method, make())??;
+        // Built on the provider's runtime, so its scheduler and fetches run there.
+        let provider = run(&runtime, method, make())??;
         Ok(Self {
             inner: Arc::new(Inner {
                 provider,
@@ -101,9 +122,13 @@ impl ManagedCredentialsProvider {
         })
     }
 
-    fn block_on<F: std::future::Future>(&self, method: &'static str, f: F) -> Result<F::Output> {
+    fn run<T: Send + 'static>(
+        &self,
+        method: &'static str,
+        work: impl FnOnce(provider::ManagedCredentialsProvider) -> BoxedWork<T>,
+    ) -> Result<T> {
         match &self.inner.runtime {
-            Some(runtime) => block_on(runtime, method, f),
+            Some(runtime) => run(runtime, method, work(self.inner.provider.clone())),
             None => Err(ProviderError::Closed.into()),
         }
     }
@@ -114,17 +139,26 @@ impl ManagedCredentialsProvider {
         if let Some(hit) = self.inner.provider.cached_access_key(name) {
             return hit;
         }
-        self.block_on("get_access_key", self.inner.provider.get_access_key(name))?
+        let name = name.to_owned();
+        self.run("get_access_key", move |p| {
+            Box::pin(async move { p.get_access_key(&name).await })
+        })?
     }
 
     /// See [`crate::ManagedCredentialsProvider::get_secret`].
     pub fn get_secret(&self, name: &str) -> Result<Arc<Secret>> {
-        self.block_on("get_secret", self.inner.provider.get_secret(name))?
+        let name = name.to_owned();
+        self.run("get_secret", move |p| {
+            Box::pin(async move { p.get_secret(&name).await })
+        })?
     }
 
     /// See [`crate::ManagedCredentialsProvider::refresh_now`].
     pub fn refresh_now(&self, name: &str) -> Result<Arc<Secret>> {
-        self.block_on("refresh_now", self.inner.provider.refresh_now(name))?
+        let name = name.to_owned();
+        self.run("refresh_now", move |p| {
+            Box::pin(async move { p.refresh_now(&name).await })
+        })?
     }
 
     /// See [`crate::ManagedCredentialsProvider::report_rejected`].
@@ -134,12 +168,10 @@ impl ManagedCredentialsProvider {
         access_key: &AccessKey,
         error_code: &str,
     ) -> RefreshOutcome {
-        self.block_on(
-            "report_rejected",
-            self.inner
-                .provider
-                .report_rejected(name, access_key, error_code),
-        )
+        let (name, key, code) = (name.to_owned(), access_key.clone(), error_code.to_owned());
+        self.run("report_rejected", move |p| {
+            Box::pin(async move { p.report_rejected(&name, &key, &code).await })
+        })
         .unwrap_or_else(RefreshOutcome::Failed)
     }
 
@@ -156,6 +188,48 @@ impl ManagedCredentialsProvider {
     /// See [`crate::ManagedCredentialsProvider::close`].
     pub fn close(&self) {
         self.inner.provider.close_now();
-        let _ = self.block_on("close", self.inner.provider.close());
+        let _ = self.run("close", |p| Box::pin(async move { p.close().await }));
+    }
+}
+
+/// The work a method hands to the provider's runtime.
+type BoxedWork<T> = crate::kms::BoxFuture<'static, T>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Blocking on a thread of the provider's own runtime would wait for work that needs that
+    /// very thread: refused with a clear error instead.
+    #[test]
+    fn refuses_only_the_providers_own_threads() {
+        let runtime = Arc::new(new_runtime().unwrap());
+        let inner = Arc::clone(&runtime);
+        let (tx, rx) = std::sync::mpsc::channel();
+        runtime.spawn(async move {
+            let _ = tx.send(run(&inner, "get_access_key", async { 1 }).map_err(|e| e.to_string()));
+        });
+        let refused = rx.recv().unwrap().unwrap_err();
+        assert!(refused.contains("deadlock"), "{refused}");
+        // Any other thread is fine, including one inside another runtime's context.
+        assert_eq!(run(&runtime, "get_access_key", async { 2 }).unwrap(), 2);
+        let other = tokio::runtime::Runtime::new().unwrap();
+        let _guard = other.enter();
+        assert_eq!(run(&runtime, "get_access_key", async { 3 }).unwrap(), 3);
+        drop(_guard);
+        let runtime2 = Arc::clone(&runtime);
+        let on_blocking_pool = other
+            .block_on(async move {
+                tokio::task::spawn_blocking(move || {
+                    run(&runtime2, "get_access_key", async { 4 }).map_err(|e| e.to_string())
+                })
+                .await
+            })
+            .unwrap();
+        assert_eq!(on_blocking_pool, Ok(4));
+        drop(other);
+        if let Ok(runtime) = Arc::try_unwrap(runtime) {
+            runtime.shutdown_background();
+        }
     }
 }

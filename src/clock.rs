@@ -9,15 +9,16 @@
 use std::fmt::Debug;
 use std::time::{Duration, SystemTime};
 
-/// A source of wall-clock time. The provider's default follows tokio time (so tests with paused
-/// time move dates and timers together); inject your own with
-/// [`ProviderBuilder::clock`](crate::ProviderBuilder::clock) to pin dates in tests.
+/// A source of wall-clock time. The provider's default is the system clock, read on every
+/// use, so NTP corrections and suspend/resume are followed (KMS dates are wall-clock dates);
+/// inject your own with [`ProviderBuilder::clock`](crate::ProviderBuilder::clock) to pin or
+/// move dates in tests.
 pub trait Clock: Send + Sync + Debug {
     /// The current wall-clock time.
     fn now(&self) -> SystemTime;
 }
 
-/// `SystemTime::now()`: what a request is dated (and signed) with.
+/// `SystemTime::now()`: the default clock, and what a request is dated (and signed) with.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct WallClock;
 
@@ -27,19 +28,17 @@ impl Clock for WallClock {
     }
 }
 
-/// Wall time captured once, advanced by `tokio::time::Instant` (the default clock).
+/// Wall time captured once, advanced by `tokio::time::Instant`: for tests under paused tokio
+/// time, where dates must move with the timers.
+#[cfg(test)]
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TokioClock {
     wall_start: SystemTime,
     start: tokio::time::Instant,
 }
 
+#[cfg(test)]
 impl TokioClock {
-    /// Starts at the current system time.
-    pub(crate) fn new() -> Self {
-        Self::starting_at(SystemTime::now())
-    }
-
     /// Starts at `wall_start` (for tests that pin the date).
     pub(crate) fn starting_at(wall_start: SystemTime) -> Self {
         Self {
@@ -49,12 +48,7 @@ impl TokioClock {
     }
 }
 
-impl Default for TokioClock {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
+#[cfg(test)]
 impl Clock for TokioClock {
     fn now(&self) -> SystemTime {
         self.wall_start + self.start.elapsed()

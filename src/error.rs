@@ -73,7 +73,7 @@ impl Error {
                 | Error::Provider(
                     crate::provider::ProviderError::NoEndpoints
                         | crate::provider::ProviderError::NoRuntime
-                        | crate::provider::ProviderError::BlockingInAsync { .. }
+                        | crate::provider::ProviderError::BlockingWouldDeadlock { .. }
                 )
         )
     }

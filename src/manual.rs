@@ -224,7 +224,7 @@
 //! | `refresh_rotation_delay_ms` | delay after `NextRotationDate` before refreshing | ms | 300000 (5 min) |
 //! | `refresh_expiry_buffer_ms` | refresh this long before `ExpireTimestamp` | ms | 600000 (10 min) |
 //! | `refresh_jitter_ms` | random jitter added to each scheduled refresh (0 = none) | ms | 60000 |
-//! | `max_staleness_ms` | how long a key without `ExpireTimestamp` is served after failed refreshes | ms | 86400000 (24 h) |
+//! | `max_staleness_ms` | how long a key without `ExpireTimestamp` may be served after its last successful fetch while refreshes fail | ms | no limit (a RAM user's key stays valid until rotated and deleted) |
 //! | `refresh_retry_base_ms` | first backoff after a failed background refresh | ms, ≤ max | 1000 |
 //! | `refresh_retry_max_ms` | cap of that backoff | ms | 300000 (5 min) |
 //! | `rejected_key_error_codes` | error codes meaning "this AccessKey is dead" | comma list | `InvalidAccessKeyId,InvalidAccessKeyId.NotFound,InvalidAccessKeyId.Inactive,Unauthorized` |
@@ -338,8 +338,10 @@
 //!
 //! [`blocking::ManagedCredentialsProvider`](crate::blocking::ManagedCredentialsProvider) has the same
 //! methods without `.await` (like `reqwest::blocking`): it owns a one-worker tokio runtime that runs
-//! the scheduler; cached reads do not enter that runtime at all. Called from inside an async runtime
-//! its methods return an error (`ProviderError::BlockingInAsync`) instead of panicking.
+//! the scheduler and fetches; cached reads do not enter that runtime at all. Any thread may call it:
+//! a plain thread, `spawn_blocking`, or one holding a runtime `enter()` guard. Only a thread of the
+//! provider's own runtime is refused (`ProviderError::BlockingWouldDeadlock`); from an async task of
+//! another runtime it works but blocks that worker while KMS answers, so use the async provider there.
 //!
 //! ```no_run
 //! # fn demo() -> aliyun_managed_credentials::Result<()> {
@@ -699,9 +701,12 @@
 //!   expiry of any slot, starts due refreshes (single-flight) and is woken when a fetch finishes. It
 //!   holds only a weak reference between runs: dropping the last provider handle ends it, and
 //!   `close()` ends it at once.
-//! * **Clock**: "now" = wall time at build + `tokio::time::Instant` elapsed, so tests under paused
-//!   tokio time move KMS dates and timers together. Injectable: `builder().clock(...)` with any
-//!   [`Clock`](crate::Clock).
+//! * **Clock**: the system clock, read on every use, so NTP corrections and suspend/resume are
+//!   followed (KMS dates are wall-clock dates); the scheduler never sleeps more than 60 s before
+//!   looking at it again. Injectable: `builder().clock(...)` with any [`Clock`](crate::Clock).
+//! * **Runtime gone**: the provider runs its scheduler and fetches on the runtime that built it.
+//!   If that runtime shuts down, `health().closed` turns true, cached keys are served until their
+//!   hard expiry (checked against the clock on each read), and everything else fails as closed.
 //!
 //! ## Refresh schedule
 //!
@@ -733,12 +738,20 @@
 //! ## Stale-if-error
 //!
 //! A failed refresh keeps serving the last good value until its **hard expiry**: `ExpireTimestamp`,
-//! else `fetched_at + max_staleness` (24 h). Background retries use capped exponential backoff with
+//! else `fetched_at + max_staleness` when a limit is configured, else never (a RAM user's
+//! AccessKey has no expiry of its own). Background retries use capped exponential backoff with
 //! full jitter: retry *n* waits uniform `[0, min(refresh_retry_max, refresh_retry_base·2ⁿ⁻¹)]`
 //! (1 s … 5 min). Readers never wait while a usable value exists; `health()` shows `stale: true`,
-//! the failure count and the last error. Past the hard expiry readers fetch themselves (one shared
-//! fetch) and get the KMS error if it fails. A secret that was never fetched is not retried in the
-//! background; the next read fetches.
+//! the failure count and the last error.
+//!
+//! With nothing usable cached (never fetched, or past the hard expiry), a failed fetch starts the
+//! same backoff **for readers**: until the retry is due every read gets the last error at once,
+//! without a KMS request, so a busy application with a misconfigured secret sends a handful of
+//! requests, not one per read. The first read after the retry is due fetches (one shared fetch);
+//! `refresh_now` fetches at once regardless. A key KMS returns already past its
+//! `ExpireTimestamp` is treated as a failed fetch (`SecretError::Expired`), never served.
+//! A panic inside a KMS client, or anywhere in a fetch, is a failed attempt (failing over to the
+//! next endpoint, naming the one that failed), never a secret stuck "in flight".
 //!
 //! ## Forced refresh on rejection
 //!

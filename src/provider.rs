@@ -27,7 +27,7 @@ use crate::cache::endpoints::Endpoints;
 use crate::cache::{
     wait, Cache, CacheParts, CertificateExpiry, FetchError, ForcedRefresh, Reason, Snapshot,
 };
-use crate::clock::{Clock, TokioClock};
+use crate::clock::{Clock, WallClock};
 use crate::config::Config;
 use crate::kms::KmsClient;
 use crate::secret::{AccessKey, Secret};
@@ -51,9 +51,10 @@ pub enum ProviderError {
     /// The blocking facade could not start its runtime.
     #[error("could not start the blocking provider's runtime: {0}")]
     Runtime(String),
-    /// A blocking method was called from inside an async runtime (it would deadlock or panic).
-    #[error("aliyun_managed_credentials::blocking::ManagedCredentialsProvider::{method} was called inside an async runtime; use the async ManagedCredentialsProvider there")]
-    BlockingInAsync {
+    /// A blocking method was called on a thread of the blocking provider's own runtime, where
+    /// waiting would deadlock (e.g. from a task spawned onto it).
+    #[error("aliyun_managed_credentials::blocking::ManagedCredentialsProvider::{method} was called on the provider's own runtime thread, where blocking would deadlock; call it from your own thread or use the async ManagedCredentialsProvider")]
+    BlockingWouldDeadlock {
         /// The method called.
         method: &'static str,
     },
@@ -101,7 +102,7 @@ impl From<FetchError> for Error {
 /// is dropped.
 #[derive(Clone, Debug)]
 pub struct ManagedCredentialsProvider {
-    cache: Arc<Cache>,
+    pub(crate) cache: Arc<Cache>,
 }
 
 impl ManagedCredentialsProvider {
@@ -292,8 +293,8 @@ impl ProviderBuilder {
         self
     }
 
-    /// The clock schedules and expiry are computed with (default: wall time at build, advanced
-    /// by tokio time). For tests that pin dates.
+    /// The clock schedules and expiry are computed with (default: the system clock). For
+    /// tests that pin or move dates.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
         self
@@ -325,7 +326,7 @@ impl ProviderBuilder {
             version_stage: Some(version_stage),
             clock: self
                 .clock
-                .unwrap_or_else(|| Arc::new(TokioClock::new()) as Arc<dyn Clock>),
+                .unwrap_or_else(|| Arc::new(WallClock) as Arc<dyn Clock>),
             certificates: built.certificates,
         });
         let provider = ManagedCredentialsProvider { cache };

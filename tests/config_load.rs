@@ -283,7 +283,7 @@ fn extra_keys_and_mcp_keys() {
     assert_eq!(r.rotation_delay, Duration::from_secs(1));
     assert_eq!(r.expiry_buffer, Duration::from_secs(30));
     assert_eq!(r.jitter, Duration::ZERO);
-    assert_eq!(r.max_staleness, Duration::from_secs(60));
+    assert_eq!(r.max_staleness, Some(Duration::from_secs(60)));
     assert_eq!(r.retry_base, Duration::from_millis(100));
     assert_eq!(r.retry_max, Duration::from_millis(200));
     assert_eq!(r.rejected_key_codes, vec!["A", "B.C"]);

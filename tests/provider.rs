@@ -205,7 +205,7 @@ async fn stale_if_error_through_an_outage_then_recovery() {
     config.refresh.max_interval = Duration::from_millis(200);
     config.refresh.retry_base = Duration::from_millis(50);
     config.refresh.retry_max = Duration::from_millis(100);
-    config.refresh.max_staleness = Duration::from_millis(1500);
+    config.refresh.max_staleness = Some(Duration::from_millis(1500));
     let p = build(config).await;
     p.get_access_key(NAME).await.unwrap();
     kms.set_fault_always(Some(unavailable()));
@@ -297,7 +297,7 @@ async fn fails_over_and_hedges_between_two_instances() {
 async fn one_request_for_a_thousand_concurrent_callers_cold_and_expiring() {
     let (kms, _ap, mut config) = setup().await;
     kms.put_ram_credential(NAME);
-    config.refresh.max_staleness = Duration::from_millis(300);
+    config.refresh.max_staleness = Some(Duration::from_millis(300));
     let p = build(config).await;
     let stampede = |p: ManagedCredentialsProvider| async move {
         let mut set = tokio::task::JoinSet::new();
@@ -476,4 +476,89 @@ async fn shared_gateway_endpoint_and_failover_from_instance_to_gateway() {
     );
     assert_eq!(p.stats().failovers, 1);
     p.close().await;
+}
+
+/// tokio allows blocking on a `spawn_blocking` thread and under an `enter()` guard, and so does
+/// the blocking provider (it used to answer "called inside an async runtime" in both).
+#[test]
+fn blocking_provider_works_on_spawn_blocking_threads_and_under_enter_guards() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (kms, ap, _) = rt.block_on(setup());
+    let pair = kms.put_ram_credential(NAME);
+    kms.put_ram_credential("acs/ram/user/other");
+    let path = ap.properties_file.clone();
+    let (other, id) = rt
+        .block_on(async move {
+            tokio::task::spawn_blocking(move || {
+                let p = aliyun_managed_credentials::blocking::ManagedCredentialsProvider::from_properties_file(&path)
+                    .unwrap();
+                let id = p.get_access_key(NAME).unwrap().access_key_id().to_owned();
+                (p, id)
+            })
+            .await
+        })
+        .unwrap();
+    assert_eq!(id, pair.access_key_id);
+    {
+        let _guard = rt.enter();
+        // A cold read (a KMS request) and a build, both under the guard.
+        other.get_access_key("acs/ram/user/other").unwrap();
+        let again =
+            aliyun_managed_credentials::blocking::ManagedCredentialsProvider::from_properties_file(
+                &ap.properties_file,
+            )
+            .unwrap();
+        assert_eq!(
+            again.get_access_key(NAME).unwrap().access_key_id(),
+            pair.access_key_id
+        );
+    }
+    drop(other);
+    drop(kms);
+}
+
+/// When the runtime that built the provider shuts down, nothing refreshes any more: the provider
+/// reports itself closed, serves cached keys only until they really expire, and misses fail as
+/// "closed" at once.
+#[test]
+fn provider_whose_runtime_is_gone_serves_until_expiry_and_reports_closed() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (kms, _ap, config) = rt.block_on(setup());
+    let whole_second = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let expire = SystemTime::UNIX_EPOCH + Duration::from_secs(whole_second + 3);
+    kms.put_ram_credential_with(
+        NAME,
+        RamCredentialOptions {
+            expire: Some(expire),
+            ..RamCredentialOptions::default()
+        },
+    );
+    let p = rt.block_on(build(config));
+    let key = rt.block_on(p.get_access_key(NAME)).unwrap();
+    assert!(!p.health().closed);
+    drop(kms);
+    drop(rt);
+
+    assert!(
+        p.health().closed,
+        "the provider must say its runtime is gone"
+    );
+    let cached = p.cached_access_key(NAME).expect("still valid").unwrap();
+    assert_eq!(cached.access_key_id(), key.access_key_id());
+    let other = tokio::runtime::Runtime::new().unwrap();
+    let miss = other.block_on(p.get_access_key("acs/ram/user/never-fetched"));
+    assert!(miss.unwrap_err().is_closed());
+
+    std::thread::sleep(
+        expire.duration_since(SystemTime::now()).unwrap_or_default() + Duration::from_millis(200),
+    );
+    assert!(
+        p.cached_access_key(NAME).is_none(),
+        "served past its ExpireTimestamp"
+    );
+    let err = other.block_on(p.get_access_key(NAME)).unwrap_err();
+    assert!(err.is_closed(), "{err}");
 }

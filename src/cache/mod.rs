@@ -159,6 +159,10 @@ pub(crate) struct Cache {
     wake: Arc<Notify>,
     shutdown: watch::Sender<bool>,
     closed: AtomicBool,
+    /// The runtime that ran the scheduler and fetches is gone: nothing refreshes any more.
+    /// Cached values are still served until their `usable_until`, checked against the clock
+    /// on each read since no scheduler marks them expired.
+    runtime_gone: AtomicBool,
     scheduler: Mutex<Option<tokio::task::JoinHandle<()>>>,
     pub(crate) counters: Counters,
     certificates: Vec<CertificateExpiry>,
@@ -196,6 +200,7 @@ impl Cache {
             wake: Arc::new(Notify::new()),
             shutdown,
             closed: AtomicBool::new(false),
+            runtime_gone: AtomicBool::new(false),
             scheduler: Mutex::new(None),
             counters: Counters::default(),
             certificates: parts.certificates,
@@ -215,8 +220,22 @@ impl Cache {
         &self.refresh
     }
 
+    /// Closed by `close()` (or the last handle dropped).
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Relaxed)
+    }
+
+    /// Closed, or its runtime is gone: no fetch can run any more.
+    fn cannot_fetch(&self) -> bool {
+        self.is_closed() || self.runtime_gone.load(Ordering::Relaxed)
+    }
+
+    /// Called when a task of the provider was dropped by its runtime without finishing (the
+    /// runtime shut down): from now on the provider reports itself closed.
+    fn mark_runtime_gone(&self) {
+        if !self.is_closed() && !self.runtime_gone.swap(true, Ordering::SeqCst) {
+            tracing::warn!("the tokio runtime that ran this credentials provider has shut down; cached keys are served until they expire, nothing is refreshed any more");
+        }
     }
 
     /// The hot path: a usable cached value, or `None`. No I/O, no lock, no allocation beyond
@@ -231,7 +250,11 @@ impl Cache {
         let slot = slots.get(name)?;
         let current = slot.current.load();
         match current.as_ref() {
-            Some(snapshot) if snapshot.is_usable() => {
+            Some(snapshot)
+                if snapshot.is_usable()
+                    && (!self.runtime_gone.load(Ordering::Relaxed)
+                        || self.clock.now() < snapshot.usable_until) =>
+            {
                 self.counters.hits.incr();
                 Some(f(snapshot))
             }
@@ -246,6 +269,9 @@ impl Cache {
         }
         if let Some(snapshot) = self.with_current(name, Arc::clone) {
             return Ok(snapshot);
+        }
+        if self.cannot_fetch() {
+            return Err(FetchError::Closed);
         }
         self.counters.misses.fetch_add(1, Ordering::Relaxed);
         let slot = self.slot(name);
@@ -274,7 +300,7 @@ impl Cache {
         name: &str,
         reason: Reason,
     ) -> Result<Arc<Snapshot>, FetchError> {
-        if self.is_closed() {
+        if self.cannot_fetch() {
             return Err(FetchError::Closed);
         }
         let slot = self.slot(name);
@@ -308,10 +334,26 @@ impl Cache {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
+        // The value current now, read under the subscribers lock: `install` publishes a new
+        // snapshot before taking this lock to notify, so a key installed after `current` was
+        // read is either seen here or sent to the receiver afterwards.
+        let latest = match slot.current.load().as_ref().map(|s| &s.access_key) {
+            Some(Ok(ak)) => Arc::clone(ak),
+            _ => current,
+        };
         match guard.as_ref() {
-            Some(tx) => tx.subscribe(),
+            Some(tx) => {
+                tx.send_if_modified(|cur| {
+                    let modified = !cur.same_key(&latest);
+                    if modified {
+                        *cur = Arc::clone(&latest);
+                    }
+                    modified
+                });
+                tx.subscribe()
+            }
             None => {
-                let (tx, rx) = watch::channel(current);
+                let (tx, rx) = watch::channel(latest);
                 *guard = Some(tx);
                 rx
             }
@@ -398,9 +440,9 @@ impl Cache {
         }
         let mut shutdown = self.shutdown.subscribe();
         let mut done = InflightDone {
+            cache: Arc::clone(self),
             slot: Arc::clone(slot),
             tx: Some(tx),
-            wake: Arc::clone(&self.wake),
         };
         let cache = Arc::clone(self);
         let fetch_slot = Arc::clone(slot);
@@ -666,7 +708,7 @@ impl Cache {
                 })
                 .collect(),
             preferred_endpoint: self.endpoints.preferred(),
-            closed: self.is_closed(),
+            closed: self.cannot_fetch(),
         }
     }
 
@@ -698,9 +740,9 @@ impl Cache {
 /// wakes the scheduler. Without it, a fetch that never finished would leave the secret
 /// "in flight" forever.
 struct InflightDone {
+    cache: Arc<Cache>,
     slot: Arc<Slot>,
     tx: Option<watch::Sender<Option<FetchResult>>>,
-    wake: Arc<Notify>,
 }
 
 impl InflightDone {
@@ -711,17 +753,35 @@ impl InflightDone {
         if let Some(tx) = self.tx.take() {
             tx.send_replace(Some(result));
         }
-        self.wake.notify_one();
+        self.cache.wake.notify_one();
     }
 }
 
 impl Drop for InflightDone {
     fn drop(&mut self) {
         if self.tx.is_some() {
+            // Dropped unfinished: only the runtime shutting down does that.
+            self.cache.mark_runtime_gone();
             self.finish(Err(FetchError::Closed));
         }
     }
 }
+
+/// Dropped when the scheduler task ends. It ends on `close()` and when the last handle goes;
+/// any other end means its runtime shut down, which the provider then reports.
+struct SchedulerExit(Weak<Cache>);
+
+impl Drop for SchedulerExit {
+    fn drop(&mut self) {
+        if let Some(cache) = self.0.upgrade() {
+            cache.mark_runtime_gone();
+        }
+    }
+}
+
+/// The longest the scheduler sleeps before looking at the clock again, so a wall-clock step
+/// (NTP correction, suspend/resume) delays a due refresh or expiry by at most this much.
+const MAX_SCHEDULER_SLEEP: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What [`Cache::force_refresh`] decided.
 pub(crate) enum ForcedRefresh {
@@ -765,6 +825,7 @@ pub(crate) async fn wait(mut rx: watch::Receiver<Option<FetchResult>>) -> FetchR
 /// marks values past their hard expiry. Holds only a `Weak` between runs, so dropping the last
 /// provider handle ends it; `close()` ends it at once.
 async fn run_scheduler(cache: Weak<Cache>, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+    let _exit = SchedulerExit(cache.clone());
     loop {
         let sleep_for = {
             let Some(cache) = cache.upgrade() else { return };
@@ -803,7 +864,7 @@ async fn run_scheduler(cache: Weak<Cache>, wake: Arc<Notify>, mut shutdown: watc
             _ = wake.notified() => {}
             _ = async {
                 match sleep_for {
-                    Some(d) => tokio::time::sleep(d).await,
+                    Some(d) => tokio::time::sleep(d.min(MAX_SCHEDULER_SLEEP)).await,
                     None => std::future::pending().await,
                 }
             } => {}

@@ -117,13 +117,16 @@ pub(crate) fn draw_jitter(config: &RefreshConfig, rng: &mut impl Rng) -> Duratio
 }
 
 /// Until when a key fetched at `fetched_at` may be served while refreshes fail: its
-/// `ExpireTimestamp`, else `fetched_at + max_staleness`.
+/// `ExpireTimestamp`, else `fetched_at + max_staleness`, else never (the far future).
 pub(crate) fn hard_expiry(
     config: &RefreshConfig,
     fetched_at: SystemTime,
     expire: Option<SystemTime>,
 ) -> SystemTime {
-    expire.unwrap_or_else(|| later(fetched_at, config.max_staleness))
+    expire.unwrap_or_else(|| match config.max_staleness {
+        Some(limit) => later(fetched_at, limit),
+        None => later(fetched_at, Duration::MAX),
+    })
 }
 
 /// `t + d`, saturating at the year 9999 instead of panicking: `refreshInterval` and the
@@ -304,7 +307,16 @@ mod tests {
     fn hard_expiry_and_retry_delay() {
         let config = RefreshConfig::default();
         let t0 = date("2024-02-01T08:00:00Z");
-        assert_eq!(hard_expiry(&config, t0, None), t0 + config.max_staleness);
+        // No ExpireTimestamp and no configured limit: served as long as needed.
+        assert!(hard_expiry(&config, t0, None) > t0 + Duration::from_secs(100 * 365 * 86_400));
+        let limited = RefreshConfig {
+            max_staleness: Some(Duration::from_secs(3600)),
+            ..RefreshConfig::default()
+        };
+        assert_eq!(
+            hard_expiry(&limited, t0, None),
+            t0 + Duration::from_secs(3600)
+        );
         let exp = t0 + Duration::from_secs(60);
         assert_eq!(hard_expiry(&config, t0, Some(exp)), exp);
         let mut rng = rand::rng();
@@ -334,7 +346,7 @@ mod tests {
 
         let huge = RefreshConfig {
             max_interval: Duration::MAX,
-            max_staleness: Duration::MAX,
+            max_staleness: Some(Duration::MAX),
             rotation_delay: Duration::MAX,
             ..RefreshConfig::default()
         };

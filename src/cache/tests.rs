@@ -510,6 +510,77 @@ async fn a_panic_in_the_fetch_path_does_not_wedge_the_secret() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn ram_user_keys_without_expiry_are_served_through_a_long_outage() {
+    let kms = ScriptedKms::new("a");
+    let p = provider_with(vec![kms.clone()], refresh()).await;
+    let key = p.get_access_key(NAME).await.unwrap();
+    kms.fail_always(Some(Step::Drop));
+    // Three days of KMS outage: the key (which has no ExpireTimestamp) stays in service.
+    sleep(72 * 3600).await;
+    let served = p.get_access_key(NAME).await.unwrap();
+    assert_eq!(served.access_key_id(), key.access_key_id());
+    let h = &p.health().secrets[0];
+    assert!(h.stale && !h.expired, "{h:?}");
+}
+
+/// A clock whose wall time can jump (NTP correction, resume after suspend) without tokio time
+/// moving.
+#[derive(Debug)]
+struct SteppingClock {
+    inner: TokioClock,
+    step_secs: std::sync::atomic::AtomicU64,
+}
+
+impl crate::Clock for SteppingClock {
+    fn now(&self) -> SystemTime {
+        self.inner.now() + Duration::from_secs(self.step_secs.load(Ordering::SeqCst))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wall_clock_step_is_followed_within_a_minute() {
+    let kms = ScriptedKms::new("a");
+    kms.set(Some(t0() + Duration::from_secs(2 * 3600)), None);
+    let clock = Arc::new(SteppingClock {
+        inner: TokioClock::starting_at(t0()),
+        step_secs: std::sync::atomic::AtomicU64::new(0),
+    });
+    let p = ManagedCredentialsProvider::builder()
+        .config(config_with(refresh(), &[]))
+        .client(kms.clone() as Arc<dyn KmsClient>)
+        .clock(clock.clone())
+        .build()
+        .await
+        .unwrap();
+    p.get_access_key(NAME).await.unwrap();
+    sleep(10).await;
+    assert_eq!(kms.requests(), 1);
+    // The machine resumes three hours later: the rotation (due at +2 h 5 min) is overdue.
+    clock.step_secs.store(3 * 3600, Ordering::SeqCst);
+    sleep(61).await;
+    assert_eq!(
+        kms.requests(),
+        2,
+        "the overdue refresh ran within a minute of the step"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn subscribe_starts_from_the_value_current_at_registration() {
+    let kms = ScriptedKms::new("a");
+    let p = provider_with(vec![kms.clone()], refresh()).await;
+    let first = p.get_access_key(NAME).await.unwrap();
+    kms.rotate(None);
+    p.refresh_now(NAME).await.unwrap();
+    // A subscriber registering with the key it read before the rotation still starts from the
+    // key that is current now.
+    let rx = p.cache.subscribe(NAME, first);
+    assert_eq!(rx.borrow().access_key_id(), ak_id(2));
+    let via_api = p.subscribe(NAME).await.unwrap();
+    assert_eq!(via_api.borrow().access_key_id(), ak_id(2));
+}
+
+#[tokio::test(start_paused = true)]
 async fn forced_refresh_on_rejection_is_rate_limited() {
     let kms = ScriptedKms::new("a");
     let p = provider_with(vec![kms.clone()], refresh()).await;

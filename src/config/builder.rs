@@ -343,7 +343,10 @@ pub(crate) fn validate(config: &Config, at: &Locate<'_>) -> Result<(), ConfigErr
         (refresh.rotation_delay, keys::REFRESH_ROTATION_DELAY_MS),
         (refresh.expiry_buffer, keys::REFRESH_EXPIRY_BUFFER_MS),
         (refresh.jitter, keys::REFRESH_JITTER_MS),
-        (refresh.max_staleness, keys::MAX_STALENESS_MS),
+        (
+            refresh.max_staleness.unwrap_or_default(),
+            keys::MAX_STALENESS_MS,
+        ),
         (refresh.retry_base, keys::REFRESH_RETRY_BASE_MS),
         (refresh.retry_max, keys::REFRESH_RETRY_MAX_MS),
         (

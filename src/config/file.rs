@@ -887,7 +887,7 @@ impl<'a> Loader<'a> {
             r.jitter = d;
         }
         if let Some(d) = self.millis(keys::MAX_STALENESS_MS)? {
-            r.max_staleness = d;
+            r.max_staleness = Some(d);
         }
         if let Some(d) = self.millis(keys::REFRESH_RETRY_BASE_MS)? {
             r.retry_base = d;

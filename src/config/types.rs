@@ -238,9 +238,13 @@ pub struct RefreshConfig {
     /// Random jitter added to each scheduled refresh, up to this much (`refresh_jitter_ms`,
     /// default 60 s; 0 disables).
     pub jitter: Duration,
-    /// How long a key without `ExpireTimestamp` may be served after failed refreshes
-    /// (`max_staleness_ms`, default 24 h).
-    pub max_staleness: Duration,
+    /// How long a key without `ExpireTimestamp` may be served after its last successful fetch
+    /// while refreshes fail (`max_staleness_ms`). Default: no limit. A RAM user's AccessKey
+    /// has no expiry of its own and stays valid until it is rotated *and* the old key deleted,
+    /// so serving it through a long KMS outage is right; if it was revoked, the calls that use
+    /// it fail and `report_rejected` fetches a new one. Set a limit only if your policy says
+    /// a key older than that must not be used.
+    pub max_staleness: Option<Duration>,
     /// Background retry backoff after a failed refresh: first ceiling (`refresh_retry_base_ms`,
     /// default 1 s) and cap (`refresh_retry_max_ms`, default 5 min); full jitter.
     pub retry_base: Duration,
@@ -266,7 +270,7 @@ impl Default for RefreshConfig {
             rotation_delay: Duration::from_secs(5 * 60),
             expiry_buffer: Duration::from_secs(10 * 60),
             jitter: Duration::from_secs(60),
-            max_staleness: Duration::from_secs(24 * 3600),
+            max_staleness: None,
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(5 * 60),
             rejected_key_codes: [

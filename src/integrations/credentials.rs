@@ -152,9 +152,14 @@ impl ExpiryPolicy {
             .flatten()
             .min()
             .unwrap_or_else(|| later(now, self.max_validity));
-        point
+        let clamped = point
             .min(later(now, self.max_validity))
-            .max(later(now, self.min_validity))
+            .max(later(now, self.min_validity));
+        // Never advertise a key as good past its real expiry, whatever min_validity says.
+        match key.expire_time() {
+            Some(expire) => clamped.min(expire),
+            None => clamped,
+        }
     }
 }
 
@@ -373,5 +378,9 @@ pub(crate) mod tests {
         assert_eq!(p.valid_until(&past, Some(at(2000)), now), at(2000));
         let expiring = key("A", None, Some(at(900)));
         assert_eq!(p.valid_until(&expiring, Some(at(2000)), now), at(900));
+        // min_validity never pushes the advertised expiry past ExpireTimestamp.
+        let long_min = p.min_validity(Duration::from_secs(3600));
+        assert_eq!(long_min.valid_until(&expiring, None, now), at(900));
+        assert_eq!(long_min.valid_until(&expiring, Some(at(100)), now), at(900));
     }
 }
