@@ -16,6 +16,7 @@
 //!   TLS, retries, errors.
 //! * [Identity: ClientKey, password, CA file](#identity-clientkey-password-ca-file).
 //! * [Testing with LocalKms](#testing-with-localkms).
+//! * [Fault matrix](#fault-matrix): what reads get through each KMS, network and process fault.
 //! * [Benchmarks](#benchmarks).
 //! * [Why this one](#why-this-one): compared with the official Java / Go / Python providers.
 //! * [Test suites](#test-suites): which command tests what.
@@ -1246,6 +1247,43 @@
 //! Measured on the 2-core dev box: `LocalKms::start()` 1.4 ms (debug) / 1.1 ms (release);
 //! `issue_access_point` 94 ms (debug) / 2.7 ms (release) — RSA signing of the ClientKey certificate
 //! and 2 × 2048 PBE iterations; `put_ram_credential` 0.12 ms (debug).
+//!
+//! # Fault matrix
+//!
+//! `tests/fault_matrix.rs` drives the provider over real TLS against LocalKms through each
+//! fault, with a 1 s request timeout, 2 attempts per endpoint and a refresh backoff of
+//! 50–200 ms. For each fault: what a cold read (nothing cached) gets, the KMS requests it cost,
+//! the extra requests 20 more cold reads cost right after (the shared backoff: at most the one
+//! retry that falls due, never one per read), how long until a read succeeds once KMS is back,
+//! how many of 200 reads failed while a key was cached and KMS was failing (always 0: the last
+//! good key is served), and how long until the background retry brings the new key once KMS is
+//! back. Produced by:
+//!
+//! ```sh
+//! cargo test --all-features --test fault_matrix -- --nocapture
+//! ```
+//!
+//! | fault | cold read gets | KMS requests | requests for 20 more cold reads | cold recovery | failed reads with a key cached | recovery to the new key |
+//! | --- | --- | --- | --- | --- | --- | --- |
+//! | connection dropped before the answer | transport: connection failed, retryable | 2 | 2 | 61 ms | 0/200 | 69 ms |
+//! | connection reset mid-body | transport: connection failed, retryable | 2 | 2 | 88 ms | 0/200 | 33 ms |
+//! | KMS answers after the request timeout (1 s) | transport: timed out, retryable | 2 | 1 | 85 ms | 0/200 | 90 ms |
+//! | slow body (4 pieces, 400 ms apart) | transport: timed out, retryable | 2 | 2 | 18 ms | 0/200 | 57 ms |
+//! | 502 with an HTML body (proxy) | invalid answer (HTTP 502), retryable | 2 | 2 | 66 ms | 0/200 | 33 ms |
+//! | oversized body (2 MiB, cap 1 MiB) | invalid answer (HTTP 200) | 1 | 1 | 117 ms | 0/200 | 57 ms |
+//! | throttling storm (every request 429) | `Rejected.Throttling` | 2 | 2 | 62 ms | 0/200 | 57 ms |
+//! | malformed SecretData | `SecretError` (SecretData rejected) | 1 | 1 | 79 ms | 0/200 | 45 ms |
+//! | KMS hands out an already expired key | `SecretError::Expired` (not served) | 1 | 1 | 28 ms | 0/200 | 11 ms |
+//! | TLS handshake fails (untrusted server certificate) | transport: TLS failed, retryable | 0 | — | — | — | — |
+//! | connection refused | transport: connection failed, retryable | 0 (nothing listens) | — | — | — | — |
+//! | the KMS client panics | a failed attempt naming the endpoint, never "closed" | 1 | — | — | — | — |
+//! | clock steps forward 3 h (NTP, resume) | — | — | — | — | — | overdue refresh within 60 s (`a_wall_clock_step_is_followed_within_a_minute`, paused time) |
+//! | the runtime that built the provider shuts down | misses: closed | 0 | 0 | — | 0 until ExpireTimestamp | — (`provider_whose_runtime_is_gone_serves_until_expiry_and_reports_closed`) |
+//!
+//! Timings are wall-clock on the 2-core build VM and vary run to run; the test asserts the
+//! invariants (no failed read with a key cached, the backoff, recovery within 10 s), not the
+//! milliseconds. The clock-step, runtime-shutdown and panic rows run in the tests named in them
+//! (paused tokio time where dates must move without waiting).
 //!
 //! # Benchmarks
 //!

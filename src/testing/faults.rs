@@ -29,6 +29,17 @@ pub enum Fault {
         /// Minimum body length.
         bytes: usize,
     },
+    /// The normal answer, cut off: headers announce the whole body, part of it is sent, then
+    /// the connection is closed (a reset mid-body).
+    Truncated,
+    /// The normal answer with its headers at once and its body in four pieces, this long apart
+    /// (a slow or stalled body).
+    SlowBody {
+        /// Pause before each piece of the body.
+        chunk_delay: Duration,
+    },
+    /// A well-formed 200 answer for a RAM credential whose `SecretData` is not valid JSON.
+    MalformedSecret,
 }
 
 impl Fault {
@@ -41,6 +52,11 @@ impl Fault {
         }
     }
 
+    /// Whether the fault changes how the normal answer is delivered rather than replacing it.
+    pub(crate) fn wraps_answer(&self) -> bool {
+        matches!(self, Fault::Truncated | Fault::SlowBody { .. })
+    }
+
     /// The outcome label recorded in the request log.
     pub(crate) fn outcome(&self) -> String {
         match self {
@@ -49,6 +65,9 @@ impl Fault {
             Fault::DropConnection => "DropConnection".into(),
             Fault::Garbage { .. } => "Garbage".into(),
             Fault::Oversized { .. } => "Oversized".into(),
+            Fault::Truncated => "Truncated".into(),
+            Fault::SlowBody { .. } => "SlowBody".into(),
+            Fault::MalformedSecret => "MalformedSecret".into(),
         }
     }
 }

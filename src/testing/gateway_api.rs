@@ -394,9 +394,14 @@ async fn handle(shared: &Shared, host_id: &str, request: Request<Bytes>) -> Answ
     }
     let secret_name = (!record.secret_name.is_empty()).then(|| record.secret_name.clone());
     let fault = lock(&shared.faults).take(secret_name.as_deref());
+    let mut delivery = None;
     let faulted = match fault {
         Some(Fault::Delay(delay)) => {
             tokio::time::sleep(delay).await;
+            None
+        }
+        Some(fault) if fault.wraps_answer() => {
+            delivery = Some(fault);
             None
         }
         Some(fault) => Some(fault),
@@ -415,8 +420,23 @@ async fn handle(shared: &Shared, host_id: &str, request: Request<Bytes>) -> Answ
                     outcome,
                     http_status,
                 ),
-                Fault::DropConnection | Fault::Delay(_) => (Answer::Drop, outcome, 0),
+                Fault::DropConnection
+                | Fault::Delay(_)
+                | Fault::Truncated
+                | Fault::SlowBody { .. } => (Answer::Drop, outcome, 0),
                 Fault::Garbage { http_status } => (html_answer(http_status), outcome, http_status),
+                Fault::MalformedSecret => {
+                    let body = serde_json::json!({
+                        "RequestId": request_id,
+                        "SecretName": record.secret_name,
+                        "SecretType": "RAMCredentials",
+                        "SecretDataType": "text",
+                        "SecretData": r#"{"AccessKeyId":"LTAI5tMalformed","AccessKeySecret":"#,
+                        "VersionId": "malformed",
+                        "VersionStages": {"VersionStage": ["ACSCurrent"]},
+                    });
+                    (json_answer(200, &body, &request_id), outcome, 200)
+                }
                 Fault::Oversized { bytes } => {
                     let body = serde_json::json!({
                         "RequestId": request_id,
@@ -452,6 +472,10 @@ async fn handle(shared: &Shared, host_id: &str, request: Request<Bytes>) -> Answ
                 }
             }
         },
+    };
+    let (answer, outcome) = match delivery {
+        Some(fault) => (answer.delivered_with(&fault), fault.outcome()),
+        None => (answer, outcome),
     };
     record.outcome = outcome;
     record.http_status = status;

@@ -142,9 +142,23 @@ async fn handle(shared: &Shared, request: Request<Bytes>) -> Answer {
 
     let secret_name = (!record.secret_name.is_empty()).then(|| record.secret_name.clone());
     let fault = lock(&shared.faults).take(secret_name.as_deref());
+    let mut delivery = None;
     let answer = match fault {
         Some(Fault::Delay(delay)) => {
+            // A client that gives up during the delay drops this future: still log the request.
+            let mut abandoned = Abandoned {
+                shared,
+                record: Some(RecordedRequest {
+                    outcome: "Abandoned".into(),
+                    ..record.clone()
+                }),
+            };
             tokio::time::sleep(delay).await;
+            abandoned.record = None;
+            None
+        }
+        Some(fault) if fault.wraps_answer() => {
+            delivery = Some(fault);
             None
         }
         Some(fault) => Some(fault_answer(&fault, &record, &request_id)),
@@ -161,6 +175,10 @@ async fn handle(shared: &Shared, request: Request<Bytes>) -> Answer {
             ),
         },
     };
+    let (answer, outcome) = match delivery {
+        Some(fault) => (answer.delivered_with(&fault), fault.outcome()),
+        None => (answer, outcome),
+    };
     record.outcome = outcome;
     record.http_status = status;
     tracing::debug!(
@@ -171,6 +189,20 @@ async fn handle(shared: &Shared, request: Request<Bytes>) -> Answer {
     );
     lock(&shared.log).push(record);
     answer
+}
+
+/// Logs a request whose client hung up before it was answered (dropped with the handler).
+struct Abandoned<'a> {
+    shared: &'a Shared,
+    record: Option<RecordedRequest>,
+}
+
+impl Drop for Abandoned<'_> {
+    fn drop(&mut self) {
+        if let Some(record) = self.record.take() {
+            lock(&self.shared.log).push(record);
+        }
+    }
 }
 
 fn fault_answer(
@@ -189,8 +221,25 @@ fn fault_answer(
             outcome,
             *http_status,
         ),
-        // `Delay` is handled before (it answers normally afterwards); listed for exhaustiveness.
-        Fault::DropConnection | Fault::Delay(_) => (Answer::Drop, outcome, 0),
+        // `Delay`, `Truncated` and `SlowBody` change how the normal answer is delivered and are
+        // handled by the caller; listed for exhaustiveness.
+        Fault::DropConnection | Fault::Delay(_) | Fault::Truncated | Fault::SlowBody { .. } => {
+            (Answer::Drop, outcome, 0)
+        }
+        Fault::MalformedSecret => {
+            let body = proto::ResponseMessage {
+                secret_name: record.secret_name.clone(),
+                secret_type: "RAMCredentials".into(),
+                secret_data: r#"{"AccessKeyId":"LTAI5tMalformed","AccessKeySecret":"#.into(),
+                secret_data_type: "text".into(),
+                version_id: "malformed".into(),
+                version_stages: vec!["ACSCurrent".into()],
+                request_id: request_id.to_owned(),
+                ..Default::default()
+            }
+            .encode_to_vec();
+            (protobuf(200, body), outcome, 200)
+        }
         Fault::Garbage { http_status } => {
             let mut response = Response::new(Full::new(Bytes::from_static(
                 b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>LocalKms fault</center></body></html>\n",

@@ -24,6 +24,112 @@ pub(crate) enum Answer {
     Reply(Response<Full<Bytes>>),
     /// Close the connection without answering (fault `DropConnection`).
     Drop,
+    /// Send the headers of this response announcing its whole body, half of the body, then
+    /// close the connection (fault `Truncated`).
+    Truncated(Response<Full<Bytes>>),
+    /// Send this response with its body in pieces, `Duration` apart (fault `SlowBody`).
+    Slow(Response<Full<Bytes>>, Duration),
+}
+
+impl Answer {
+    /// Applies a delivery fault ([`Fault::wraps_answer`](super::Fault)) to a normal answer.
+    pub(crate) fn delivered_with(self, fault: &super::Fault) -> Answer {
+        match (self, fault) {
+            (Answer::Reply(r), super::Fault::Truncated) => Answer::Truncated(r),
+            (Answer::Reply(r), super::Fault::SlowBody { chunk_delay }) => {
+                Answer::Slow(r, *chunk_delay)
+            }
+            (other, _) => other,
+        }
+    }
+}
+
+/// The body type the server sends: whole, cut off or trickled.
+type ServerBody = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
+
+/// A body sent in pieces with a pause before each (a slow or stalled KMS).
+struct SlowBody {
+    chunks: std::collections::VecDeque<Bytes>,
+    delay: Duration,
+    pause: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl hyper::body::Body for SlowBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        if this.chunks.is_empty() {
+            return std::task::Poll::Ready(None);
+        }
+        let delay = this.delay;
+        let pause = this
+            .pause
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(delay)));
+        std::task::ready!(pause.as_mut().poll(cx));
+        this.pause = None;
+        std::task::Poll::Ready(
+            this.chunks
+                .pop_front()
+                .map(|c| Ok(hyper::body::Frame::data(c))),
+        )
+    }
+}
+
+/// The response hyper sends for an answer; `None` for [`Answer::Drop`].
+fn deliver(answer: Answer) -> Option<Response<ServerBody>> {
+    use http_body_util::BodyExt as _;
+    match answer {
+        Answer::Reply(r) => Some(r.map(|b| b.boxed())),
+        Answer::Drop => None,
+        Answer::Truncated(r) => {
+            let (mut parts, body) = r.into_parts();
+            let whole = body_bytes(body);
+            parts.headers.insert(
+                hyper::header::CONTENT_LENGTH,
+                hyper::header::HeaderValue::from(whole.len()),
+            );
+            // A body of unknown length, so hyper keeps the announced Content-Length and closes
+            // the connection when the body ends short of it.
+            let half = SlowBody {
+                chunks: [whole.slice(..whole.len() / 2)].into(),
+                delay: Duration::ZERO,
+                pause: None,
+            };
+            Some(Response::from_parts(parts, half.boxed()))
+        }
+        Answer::Slow(r, delay) => {
+            let (parts, body) = r.into_parts();
+            let whole = body_bytes(body);
+            let step = whole.len().div_ceil(4).max(1);
+            let chunks = (0..whole.len())
+                .step_by(step)
+                .map(|i| whole.slice(i..(i + step).min(whole.len())))
+                .collect();
+            let body = SlowBody {
+                chunks,
+                delay,
+                pause: None,
+            };
+            Some(Response::from_parts(parts, body.boxed()))
+        }
+    }
+}
+
+/// The bytes of a `Full` body (it has exactly one data frame, or none).
+fn body_bytes(body: Full<Bytes>) -> Bytes {
+    use hyper::body::Body as _;
+    let mut body = std::pin::pin!(body);
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    match body.as_mut().poll_frame(&mut cx) {
+        std::task::Poll::Ready(Some(Ok(frame))) => frame.into_data().unwrap_or_default(),
+        _ => Bytes::new(),
+    }
 }
 
 /// A boxed future of an [`Answer`].
@@ -101,8 +207,9 @@ impl std::fmt::Display for Dropped {
 
 impl std::error::Error for Dropped {}
 
-fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+fn plain(status: StatusCode, text: &'static str) -> Response<ServerBody> {
+    use http_body_util::BodyExt as _;
+    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())).boxed());
     *response.status_mut() = status;
     response
 }
@@ -136,9 +243,9 @@ async fn serve_connection(stream: TcpStream, acceptor: TlsAcceptor, handler: Han
                 }
                 Err(_) => return Err(Dropped),
             };
-            match handler(Request::from_parts(parts, body)).await {
-                Answer::Reply(response) => Ok(response),
-                Answer::Drop => {
+            match deliver(handler(Request::from_parts(parts, body)).await) {
+                Some(response) => Ok(response),
+                None => {
                     // Make the connection task drop the socket; never answer this request.
                     trigger.notify_one();
                     std::future::pending::<()>().await;

@@ -45,20 +45,27 @@ async fn handle(shared: &Shared, request: Request<Bytes>) -> Answer {
         Some(Fault::Garbage { http_status }) => {
             return error_answer(http_status, "", "", &request_id, HOST_ID)
         }
-        Some(Fault::Oversized { .. }) | None => {}
+        Some(Fault::Oversized { .. } | Fault::MalformedSecret) | None => {}
+        Some(delivery @ (Fault::Truncated | Fault::SlowBody { .. })) => {
+            return answer_sts(shared, &request, &request_id).delivered_with(&delivery)
+        }
     }
-    let Some(params) = all_params(&request) else {
+    answer_sts(shared, &request, &request_id)
+}
+
+fn answer_sts(shared: &Shared, request: &Request<Bytes>, request_id: &str) -> Answer {
+    let Some(params) = all_params(request) else {
         return error_answer(
             400,
             "InvalidParameter",
             "The query string is not valid percent-encoded UTF-8.",
-            &request_id,
+            request_id,
             HOST_ID,
         );
     };
-    match assume_role(shared, request.method().as_str(), &params, &request_id) {
-        Ok(body) => json_answer(200, &body, &request_id),
-        Err(r) => error_answer(r.status, r.code, &r.message, &request_id, HOST_ID),
+    match assume_role(shared, request.method().as_str(), &params, request_id) {
+        Ok(body) => json_answer(200, &body, request_id),
+        Err(r) => error_answer(r.status, r.code, &r.message, request_id, HOST_ID),
     }
 }
 
