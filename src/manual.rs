@@ -1106,6 +1106,10 @@
 //! `connectTo` is this crate's extension (like curl's `--connect-to`): connect to that address but
 //! verify TLS for the endpoint name. No DNS or `/etc/hosts` changes are needed.
 //!
+//! The ClientKey and password files are secrets: on unix they are written owner-only (0600),
+//! atomically (temporary file, then rename) and never through a symbolic link; a directory given
+//! to `LocalKmsBuilder::dir` that LocalKms creates is 0700.
+//!
 //! ## What it emulates
 //!
 //! * **PKI like a real instance**: `Private KMS Root CA` → `Private KMS <region> Second CA`
