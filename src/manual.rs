@@ -604,7 +604,9 @@
 //! `./managed_credentials_providers.properties`), `--secret NAME` (repeatable; default: the file's
 //! `secret_names`), `--listen ADDR` (default `127.0.0.1:0`), `--allow-non-loopback`,
 //! `--token-file FILE` (stable URL across restarts, ≥ 32 chars of `A-Za-z0-9-_`), `--url-file FILE`
-//! (written mode 0600), `--min-validity SECS` / `--max-validity SECS`. Logs go to stderr
+//! (the URL goes to FILE instead of stdout, which then only names FILE: written mode 0600 even
+//! over an existing file, atomically by rename, refused if FILE is a symbolic link),
+//! `--min-validity SECS` / `--max-validity SECS`. Logs go to stderr
 //! (`RUST_LOG=debug`); SIGTERM or Ctrl-C stops it gracefully (in-flight requests finish, the
 //! provider closes; exit 0).
 //!

@@ -232,6 +232,135 @@ async fn binary_serves_and_exits_cleanly_on_sigterm() {
     assert!(status.success(), "{status:?}");
 }
 
+/// Runs `serve` for `SECRET` with `extra` arguments; stdout and stderr are piped.
+#[cfg(all(unix, feature = "cli"))]
+fn spawn_serve(setup: &Setup, extra: &[&std::ffi::OsStr]) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_aliyun-managed-credentials"))
+        .args(["serve", "--secret", SECRET, "--config"])
+        .arg(&setup.ap.properties_file)
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+/// Sends SIGTERM and returns (exit status, all of stdout, all of stderr).
+#[cfg(all(unix, feature = "cli"))]
+async fn terminate(mut child: tokio::process::Child) -> (std::process::ExitStatus, String, String) {
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    finish(&mut child).await
+}
+
+/// Waits (at most 15 s) for the child to exit: (exit status, all of stdout, all of stderr).
+#[cfg(all(unix, feature = "cli"))]
+async fn finish(child: &mut tokio::process::Child) -> (std::process::ExitStatus, String, String) {
+    use tokio::io::AsyncReadExt;
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    let status = tokio::time::timeout(Duration::from_secs(15), async {
+        let (o, e) = tokio::join!(
+            out.read_to_string(&mut stdout),
+            err.read_to_string(&mut stderr)
+        );
+        o.unwrap();
+        e.unwrap();
+        child.wait().await.unwrap()
+    })
+    .await
+    .expect("the binary exits");
+    (status, stdout, stderr)
+}
+
+/// `--url-file` over an existing world-readable file: the file is replaced (new inode, so not
+/// truncated in place) by an owner-only one holding the URL, and the URL (the capability) is not
+/// printed: stdout names the file instead.
+#[cfg(all(unix, feature = "cli"))]
+#[tokio::test]
+async fn binary_url_file_is_replaced_owner_only_and_the_url_is_not_printed() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let setup = Setup::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url_file = dir.path().join("credentials-uri");
+    std::fs::write(&url_file, "old\n").unwrap();
+    std::fs::set_permissions(&url_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let old_inode = std::fs::metadata(&url_file).unwrap().ino();
+
+    let child = spawn_serve(&setup, &["--url-file".as_ref(), url_file.as_os_str()]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let url = loop {
+        let text = std::fs::read_to_string(&url_file).unwrap_or_default();
+        if text.starts_with("http://") {
+            break text;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "URL never written");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(url.ends_with("/credentials\n"), "{url}");
+    let url = url.trim_end();
+    let meta = std::fs::metadata(&url_file).unwrap();
+    assert_eq!(format!("{:o}", meta.permissions().mode() & 0o777), "600");
+    assert_ne!(
+        meta.ino(),
+        old_inode,
+        "replaced by rename, not rewritten in place"
+    );
+    let addr = url
+        .strip_prefix("http://")
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
+    let (status, _) = http_get(addr.parse().unwrap(), &path_of(url)).await;
+    assert_eq!(status, 200);
+
+    let (status, stdout, stderr) = terminate(child).await;
+    assert!(status.success(), "{status:?}: {stderr}");
+    let token = path_of(url).split('/').nth(1).unwrap().to_owned();
+    for (name, text) in [("stdout", &stdout), ("stderr", &stderr)] {
+        assert!(!text.contains(&token), "{name} shows the token: {text}");
+    }
+    assert!(!stdout.contains("http://"), "{stdout}");
+    assert!(stdout.contains(&url_file.display().to_string()), "{stdout}");
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["credentials-uri"], "no temporary file left");
+}
+
+/// `--url-file` naming a symbolic link: refused (exit 1, the link target untouched), whether
+/// the link points to an existing file or nowhere.
+#[cfg(all(unix, feature = "cli"))]
+#[tokio::test]
+async fn binary_refuses_a_symlinked_url_file() {
+    let setup = Setup::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "victim\n").unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let dangling = dir.path().join("dangling");
+    std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
+    for url_file in [&link, &dangling] {
+        let mut child = spawn_serve(&setup, &["--url-file".as_ref(), url_file.as_os_str()]);
+        let (status, stdout, stderr) = finish(&mut child).await;
+        assert_eq!(status.code(), Some(1), "{stdout}{stderr}");
+        assert!(stderr.contains("--url-file"), "{stderr}");
+        assert!(stderr.contains("symbolic link"), "{stderr}");
+        assert!(!stderr.contains("/credentials"), "{stderr}");
+        assert!(!stdout.contains("http://"), "{stdout}");
+    }
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "victim\n");
+    assert!(!dir.path().join("nowhere").exists());
+}
+
 /// Opt-in: `ALIYUN_MC_TEST_PYTHON=/path/to/python` with `alibabacloud-credentials` installed
 /// (`python -m venv v && v/bin/pip install alibabacloud-credentials`). The official client's
 /// default chain reads our endpoint through ALIBABA_CLOUD_CREDENTIALS_URI.
