@@ -618,8 +618,14 @@
 //! ```
 //!
 //! * **No open endpoint for SSRF**: loopback only unless `--allow-non-loopback`; every path carries a
-//!   256-bit random token (printed once; compared in constant time); anything else is a bare 404,
-//!   including the ECS metadata paths. Only the secrets named at start are served.
+//!   256-bit random token (printed once, or only written to `--url-file`; compared in constant
+//!   time); anything else is a bare 404, including the ECS metadata paths. Only the secrets named
+//!   at start are served.
+//! * **DNS rebinding**: the `Host` header must be the address connected to (`127.0.0.1:PORT`) or
+//!   `localhost:PORT` on loopback, else `421` (checked before the token). With
+//!   `--allow-non-loopback`, clients must use the IP address, not a DNS name.
+//! * **Methods**: `GET` and `HEAD` only (`HEAD`: headers, no body); others get `405` with
+//!   `Allow: GET, HEAD`.
 //! * **`Expiration`**: the provider's next refresh, never after the secret's `NextRotationDate`,
 //!   clamped to 20 min .. 1 h from now. The 20 min floor is deliberate: the Python client (checked in
 //!   1.0.12; not checked for the other languages) treats a credential as stale 15 min before
@@ -628,7 +634,8 @@
 //!   the floor so clients come back soon.
 //! * **Health**: `GET /{token}/health` → 200 when every secret has a fresh key, 503 otherwise, with
 //!   `stale`, `stale_served` (a stale key was handed out), `served`, `served_stale`, `failed`,
-//!   `next_refresh`, `last_error` per secret (never secret material) and `rejected_requests`.
+//!   `next_refresh`, `last_error` per secret (never secret material), `rejected_requests` (404,
+//!   405, 421 answers).
 //!
 //! The same endpoint can run inside your own process (cargo feature `endpoint`), for example to
 //! hand a child process the URL. Dropping the endpoint does not stop it; call `shutdown()`.

@@ -1,10 +1,12 @@
 //! The local credentials endpoint (ALIBABA_CLOUD_CREDENTIALS_URI format) served from a provider
 //! backed by LocalKms: the JSON document, the capability token, Expiration before the next
-//! rotation, loopback-only binding, stale flag in health, shutdown; the binary on SIGTERM; and,
-//! opt-in, the official Python `alibabacloud-credentials` package reading through it.
+//! rotation, loopback-only binding, stale flag in health, shutdown; the request checks over raw
+//! loopback TCP (Host check against DNS rebinding, GET/HEAD only); the binary on SIGTERM and its `--url-file`; and, opt-in, the official Python
+//! `alibabacloud-credentials` package reading through it.
 
 mod integrations_support;
 
+use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
 use aliyun_managed_credentials::integrations::endpoint::{
@@ -12,6 +14,8 @@ use aliyun_managed_credentials::integrations::endpoint::{
 };
 use aliyun_managed_credentials::testing::Fault;
 use integrations_support::{http_get, Setup, SECRET};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 async fn start(setup: &Setup) -> CredentialsEndpoint {
     CredentialsEndpoint::start(
@@ -26,6 +30,67 @@ async fn start(setup: &Setup) -> CredentialsEndpoint {
 fn path_of(url: &str) -> String {
     let rest = url.strip_prefix("http://").unwrap();
     rest[rest.find('/').unwrap()..].to_owned()
+}
+
+/// Reads until the server closes the connection (a reset counts as closed) and returns what
+/// came; panics if it is still open after `within`.
+async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> String {
+    let mut buf = Vec::new();
+    let read = async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(within, read)
+        .await
+        .unwrap_or_else(|_| panic!("the server did not close the connection within {within:?}"));
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// Writes `request` as is on a fresh connection and returns the raw answer (see
+/// [`read_until_closed`]).
+async fn exchange(addr: SocketAddr, request: &str) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    // The server may close before reading everything (refused requests): not an error here.
+    let _ = stream.write_all(request.as_bytes()).await;
+    read_until_closed(&mut stream, Duration::from_secs(10)).await
+}
+
+/// `GET`-style request text with the given method, target and header lines (each ending CRLF).
+fn request(method: &str, target: &str, headers: &str) -> String {
+    format!("{method} {target} HTTP/1.1\r\n{headers}Connection: close\r\n\r\n")
+}
+
+fn status_of(raw: &str) -> u16 {
+    raw.strip_prefix("HTTP/1.1 ")
+        .or_else(|| raw.strip_prefix("HTTP/1.0 "))
+        .and_then(|r| r.get(..3))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+fn header_of<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
+    let head = raw.split("\r\n\r\n").next()?;
+    head.lines().skip(1).find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+fn body_of(raw: &str) -> &str {
+    raw.split_once("\r\n\r\n").map_or("", |(_, b)| b)
+}
+
+/// Asserts that `raw` holds neither half of the current key nor the URL token.
+fn assert_no_secrets(setup: &Setup, token: &str, raw: &str, what: &str) {
+    let pair = setup.kms.current_access_key(SECRET);
+    assert!(!raw.contains(&pair.access_key_id), "{what}: {raw}");
+    assert!(!raw.contains(&pair.access_key_secret), "{what}: {raw}");
+    assert!(!raw.contains(token), "{what}: {raw}");
 }
 
 fn json(body: &str) -> serde_json::Value {
@@ -182,6 +247,145 @@ async fn shutdown_stops_listening() {
     let addr = ep.local_addr();
     ep.shutdown().await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+/// DNS rebinding: a web page whose name now resolves to 127.0.0.1 makes the browser send its own
+/// name in `Host`. Only the bound address (and `localhost` on loopback) is answered; the refusal
+/// comes before the token is looked at and carries no secret.
+#[tokio::test]
+async fn requests_naming_another_host_are_refused() {
+    let setup = Setup::new().await;
+    let ep = start(&setup).await;
+    let addr = ep.local_addr();
+    let port = addr.port();
+    let path = path_of(&ep.url());
+    let token = path.split('/').nth(1).unwrap().to_owned();
+    let host = |h: &str| format!("Host: {h}\r\n");
+    let other_port = if port == 65535 { 1 } else { port + 1 };
+    for (what, req) in [
+        (
+            "rebound name",
+            request("GET", &path, &host(&format!("attacker.example:{port}"))),
+        ),
+        (
+            "rebound name, no port",
+            request("GET", &path, &host("attacker.example")),
+        ),
+        (
+            "lookalike",
+            request(
+                "GET",
+                &path,
+                &host(&format!("localhost.attacker.example:{port}")),
+            ),
+        ),
+        (
+            "other port",
+            request("GET", &path, &host(&format!("127.0.0.1:{other_port}"))),
+        ),
+        ("no port", request("GET", &path, &host("127.0.0.1"))),
+        (
+            "userinfo",
+            request(
+                "GET",
+                &path,
+                &host(&format!("127.0.0.1:{port}@attacker.example")),
+            ),
+        ),
+        (
+            "other loopback",
+            request("GET", &path, &host(&format!("127.0.0.2:{port}"))),
+        ),
+        ("empty", request("GET", &path, "Host: \r\n")),
+        (
+            "two Host headers",
+            request(
+                "GET",
+                &path,
+                &format!("Host: 127.0.0.1:{port}\r\nHost: attacker.example\r\n"),
+            ),
+        ),
+        (
+            "absolute-form target for another host",
+            request(
+                "GET",
+                &format!("http://attacker.example:{port}{path}"),
+                &host(&format!("127.0.0.1:{port}")),
+            ),
+        ),
+        ("no Host (HTTP/1.0)", format!("GET {path} HTTP/1.0\r\n\r\n")),
+        (
+            "health",
+            request("GET", &path_of(&ep.health_url()), &host("attacker.example")),
+        ),
+    ] {
+        let raw = exchange(addr, &req).await;
+        assert_eq!(status_of(&raw), 421, "{what}: {raw}");
+        assert_no_secrets(&setup, &token, &raw, what);
+    }
+    for name in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("LocalHost:{port}"),
+    ] {
+        let raw = exchange(addr, &request("GET", &path, &host(&name))).await;
+        assert_eq!(status_of(&raw), 200, "{name}: {raw}");
+    }
+    let raw = exchange(
+        addr,
+        &request(
+            "GET",
+            &format!("http://127.0.0.1:{port}{path}"),
+            &host(&format!("localhost:{port}")),
+        ),
+    )
+    .await;
+    assert_eq!(
+        status_of(&raw),
+        200,
+        "absolute-form for this endpoint: {raw}"
+    );
+    ep.shutdown().await;
+}
+
+/// Only GET and HEAD: anything else is 405 with `Allow`, before the token is looked at; HEAD gets
+/// the headers of the GET answer and no body.
+#[tokio::test]
+async fn only_get_and_head_are_allowed() {
+    let setup = Setup::new().await;
+    let ep = start(&setup).await;
+    let addr = ep.local_addr();
+    let path = path_of(&ep.url());
+    let token = path.split('/').nth(1).unwrap().to_owned();
+    let host = format!("Host: {addr}\r\nContent-Length: 0\r\n");
+    for method in [
+        "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "PROPFIND",
+    ] {
+        for target in [path.as_str(), "/", "/credentials"] {
+            let raw = exchange(addr, &request(method, target, &host)).await;
+            assert_eq!(status_of(&raw), 405, "{method} {target}: {raw}");
+            assert_eq!(
+                header_of(&raw, "allow"),
+                Some("GET, HEAD"),
+                "{method}: {raw}"
+            );
+            assert_no_secrets(&setup, &token, &raw, method);
+        }
+    }
+    for target in [path.clone(), path_of(&ep.health_url())] {
+        let raw = exchange(addr, &request("HEAD", &target, &host)).await;
+        assert_eq!(status_of(&raw), 200, "HEAD {target}: {raw}");
+        assert_eq!(
+            header_of(&raw, "content-type"),
+            Some("application/json"),
+            "{raw}"
+        );
+        let length: usize = header_of(&raw, "content-length").unwrap().parse().unwrap();
+        assert!(length > 0, "{raw}");
+        assert_eq!(body_of(&raw), "", "HEAD answers carry no body: {raw}");
+        assert_no_secrets(&setup, &token, &raw, "HEAD");
+    }
+    ep.shutdown().await;
 }
 
 /// The binary: `serve` prints the URL once, serves it, and exits 0 on SIGTERM.

@@ -5,12 +5,24 @@
 //! Security model: it binds to loopback unless told otherwise, and every URL carries a random
 //! 256-bit token in its path (a capability URL); every other path answers 404, so a server-side
 //! request forgery that can reach `127.0.0.1` still cannot guess its way to a key. Only the
-//! secrets named at start are served.
+//! secrets named at start are served. Before the token is even looked at:
+//! * **DNS rebinding**: the `Host` header (and the authority of an absolute-form target) must
+//!   name the address the client connected to (`127.0.0.1:{port}`), or `localhost:{port}` on a
+//!   loopback address; anything else, a missing or repeated `Host` included, is answered
+//!   `421 Misdirected Request`. A web page whose name was rebound to `127.0.0.1` therefore gets
+//!   nothing. (With a non-loopback listen address, clients must use the IP address, not a DNS
+//!   name.)
+//! * **Methods**: only `GET` and `HEAD` (same status and headers as `GET`, no body); anything
+//!   else is `405` with `Allow: GET, HEAD`.
+//!
+//! Refusals carry no token, key or request data; 404, 405 and 421 answers are counted as
+//! `rejected_requests` in health.
 //!
 //! Paths (`{t}` = token):
 //! * `GET /{t}/credentials` — the first configured secret;
 //! * `GET /{t}/credentials/{secret name}` — any configured secret (names may contain `/`);
-//! * `GET /{t}/health` — provider health, with `stale_served` per secret.
+//! * `GET /{t}/health` — provider health, with `stale_served` per secret and
+//!   `rejected_requests`.
 //!
 //! Answer: `{"Code":"Success","AccessKeyId":..,"AccessKeySecret":..,"SecurityToken":"",
 //! "Expiration":"YYYY-MM-DDThh:mm:ssZ","LastUpdated":..}`. `Expiration` is synthetic (managed
@@ -131,7 +143,8 @@ struct State {
     secrets: Vec<String>,
     served: HashMap<String, Served>,
     expiry: ExpiryPolicy,
-    not_found: AtomicU64,
+    /// Requests answered 404, 405 or 421.
+    rejected: AtomicU64,
 }
 
 /// A running credentials endpoint. Dropping it does not stop it; call
@@ -196,7 +209,7 @@ impl CredentialsEndpoint {
                 .collect(),
             secrets,
             expiry: config.expiry,
-            not_found: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
         });
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(accept_loop(
@@ -278,6 +291,7 @@ async fn accept_loop(
     mut stop: watch::Receiver<bool>,
     grace: Duration,
 ) {
+    let bound = listener.local_addr().ok();
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -291,12 +305,17 @@ async fn accept_loop(
                         continue;
                     }
                 };
+                // The address the client reached, for the Host check (on a wildcard listen
+                // address this is the interface's own address).
+                let Some(local) = stream.local_addr().ok().or(bound) else {
+                    continue;
+                };
                 let state = Arc::clone(&state);
                 let mut stop = stop.clone();
                 connections.spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
                         let state = Arc::clone(&state);
-                        async move { Ok::<_, Infallible>(handle(&state, req).await) }
+                        async move { Ok::<_, Infallible>(handle(&state, local, req).await) }
                     });
                     let conn = hyper::server::conn::http1::Builder::new()
                         .timer(TokioTimer::new())
@@ -340,7 +359,35 @@ fn token_matches(candidate: &str, token: &str) -> bool {
             == 0
 }
 
-async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(state: &State, local: SocketAddr, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    // Checked before anything else, the token included: a request that names another host
+    // (DNS rebinding) or uses another method learns nothing, not even whether its path is valid.
+    if !host_allowed(&req, local) {
+        state.rejected.fetch_add(1, Ordering::Relaxed);
+        return json(
+            StatusCode::MISDIRECTED_REQUEST,
+            &ErrorBody {
+                code: "MisdirectedRequest",
+                message: "the Host header does not name this endpoint (use the URL as given)"
+                    .into(),
+            },
+        );
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        state.rejected.fetch_add(1, Ordering::Relaxed);
+        let mut resp = json(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &ErrorBody {
+                code: "MethodNotAllowed",
+                message: "only GET and HEAD are supported".into(),
+            },
+        );
+        resp.headers_mut().insert(
+            hyper::header::ALLOW,
+            hyper::header::HeaderValue::from_static("GET, HEAD"),
+        );
+        return resp;
+    }
     let path = req.uri().path();
     let route = path
         .strip_prefix('/')
@@ -348,18 +395,9 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
         .filter(|(token, _)| token_matches(token, &state.token))
         .map(|(_, rest)| rest);
     let Some(rest) = route else {
-        state.not_found.fetch_add(1, Ordering::Relaxed);
+        state.rejected.fetch_add(1, Ordering::Relaxed);
         return not_found();
     };
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        return json(
-            StatusCode::METHOD_NOT_ALLOWED,
-            &ErrorBody {
-                code: "MethodNotAllowed",
-                message: "only GET is supported".into(),
-            },
-        );
-    }
     let secret = match rest {
         "health" => return health(state),
         "credentials" | "credentials/" => state.secrets[0].as_str(),
@@ -367,17 +405,66 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
             Some(name) => match state.secrets.iter().find(|s| s.as_str() == name) {
                 Some(s) => s.as_str(),
                 None => {
-                    state.not_found.fetch_add(1, Ordering::Relaxed);
+                    state.rejected.fetch_add(1, Ordering::Relaxed);
                     return not_found();
                 }
             },
             None => {
-                state.not_found.fetch_add(1, Ordering::Relaxed);
+                state.rejected.fetch_add(1, Ordering::Relaxed);
                 return not_found();
             }
         },
     };
     credentials(state, secret).await
+}
+
+/// The request names this endpoint: exactly one `Host` header, and it (and the authority of an
+/// absolute-form target, if any) is the address the client connected to, or `localhost` with
+/// that port when it is a loopback address. The port may be left out only when it is 80.
+fn host_allowed<B>(req: &Request<B>, local: SocketAddr) -> bool {
+    if let Some(authority) = req.uri().authority() {
+        if !authority_names(authority.as_str(), local) {
+            return false;
+        }
+    }
+    let mut hosts = req.headers().get_all(hyper::header::HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (Some(host), None) => host.to_str().is_ok_and(|host| authority_names(host, local)),
+        _ => false,
+    }
+}
+
+/// `authority` (`host[:port]`, no user info) names `local`.
+fn authority_names(authority: &str, local: SocketAddr) -> bool {
+    let (host, port) = match authority.strip_prefix('[') {
+        // [v6]:port
+        Some(rest) => match rest.split_once(']') {
+            Some((host, "")) => (host, None),
+            Some((host, port)) => match port.strip_prefix(':') {
+                Some(port) => (host, Some(port)),
+                None => return false,
+            },
+            None => return false,
+        },
+        None => match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    let port_ok = match port {
+        // Digits only (u16::from_str would also take a leading '+').
+        Some(p) => {
+            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse() == Ok(local.port())
+        }
+        None => local.port() == 80,
+    };
+    let local_ip = local.ip().to_canonical();
+    let host_ok = match host.parse::<std::net::IpAddr>() {
+        // An IPv6 literal must be bracketed, an IPv4 one must not.
+        Ok(ip) => ip.to_canonical() == local_ip && ip.is_ipv6() == authority.starts_with('['),
+        Err(_) => local_ip.is_loopback() && host.eq_ignore_ascii_case("localhost"),
+    };
+    port_ok && host_ok
 }
 
 fn not_found() -> Response<Full<Bytes>> {
@@ -538,7 +625,7 @@ fn health(state: &State) -> Response<Full<Bytes>> {
             healthy,
             closed: h.closed,
             secrets,
-            rejected_requests: state.not_found.load(Ordering::Relaxed),
+            rejected_requests: state.rejected.load(Ordering::Relaxed),
         },
     )
 }
@@ -580,6 +667,50 @@ mod tests {
         let slash = format!("{}/", "a".repeat(40));
         let err = validate_token(&slash).unwrap_err().to_string();
         assert!(err.contains("only A-Z"), "{err}");
+    }
+
+    #[test]
+    fn host_names_the_address_connected_to_or_localhost_on_loopback() {
+        let v4: SocketAddr = "127.0.0.1:4100".parse().unwrap();
+        let v6: SocketAddr = "[::1]:4100".parse().unwrap();
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:4100".parse().unwrap();
+        let lan: SocketAddr = "10.1.2.3:4100".parse().unwrap();
+        let port80: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        for (authority, local) in [
+            ("127.0.0.1:4100", v4),
+            ("localhost:4100", v4),
+            ("LOCALHOST:4100", v4),
+            ("[::1]:4100", v6),
+            ("localhost:4100", v6),
+            ("127.0.0.1:4100", mapped),
+            ("10.1.2.3:4100", lan),
+            ("127.0.0.1", port80),
+            ("127.0.0.1:80", port80),
+            ("localhost", port80),
+        ] {
+            assert!(authority_names(authority, local), "{authority} for {local}");
+        }
+        for (authority, local) in [
+            ("attacker.example:4100", v4),
+            ("localhost.:4100", v4),
+            ("127.0.0.1:4101", v4),
+            ("127.0.0.1:+4100", v4),
+            ("127.0.0.1:", v4),
+            ("127.0.0.1", v4),
+            ("[127.0.0.1]:4100", v4),
+            ("::1:4100", v6),
+            ("[::1]4100", v6),
+            ("[::1", v6),
+            ("localhost:4100", lan),
+            ("127.0.0.1:4100", lan),
+            ("user@127.0.0.1:4100", v4),
+            ("", v4),
+        ] {
+            assert!(
+                !authority_names(authority, local),
+                "{authority} for {local}"
+            );
+        }
     }
 
     #[test]
