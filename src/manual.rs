@@ -626,6 +626,10 @@
 //!   `--allow-non-loopback`, clients must use the IP address, not a DNS name.
 //! * **Methods**: `GET` and `HEAD` only (`HEAD`: headers, no body); others get `405` with
 //!   `Allow: GET, HEAD`.
+//! * **Limits** (`EndpointConfig` fields; the binary uses the defaults): `max_connections` 256,
+//!   connections beyond are closed unanswered; `header_read_timeout` 10 s for a request head, also
+//!   the idle limit of a kept-alive connection; `max_header_bytes` 16 KiB and `max_headers` 64,
+//!   larger heads get `431` and the connection is closed.
 //! * **`Expiration`**: the provider's next refresh, never after the secret's `NextRotationDate`,
 //!   clamped to 20 min .. 1 h from now. The 20 min floor is deliberate: the Python client (checked in
 //!   1.0.12; not checked for the other languages) treats a credential as stale 15 min before
@@ -635,7 +639,7 @@
 //! * **Health**: `GET /{token}/health` → 200 when every secret has a fresh key, 503 otherwise, with
 //!   `stale`, `stale_served` (a stale key was handed out), `served`, `served_stale`, `failed`,
 //!   `next_refresh`, `last_error` per secret (never secret material), `rejected_requests` (404,
-//!   405, 421 answers).
+//!   405, 421 answers) and `refused_connections` (closed at the connection cap).
 //!
 //! The same endpoint can run inside your own process (cargo feature `endpoint`), for example to
 //! hand a child process the URL. Dropping the endpoint does not stop it; call `shutdown()`.

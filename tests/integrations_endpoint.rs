@@ -1,7 +1,8 @@
 //! The local credentials endpoint (ALIBABA_CLOUD_CREDENTIALS_URI format) served from a provider
 //! backed by LocalKms: the JSON document, the capability token, Expiration before the next
-//! rotation, loopback-only binding, stale flag in health, shutdown; the request checks over raw
-//! loopback TCP (Host check against DNS rebinding, GET/HEAD only); the binary on SIGTERM and its `--url-file`; and, opt-in, the official Python
+//! rotation, loopback-only binding, stale flag in health, shutdown; the request hardening over raw
+//! loopback TCP (Host check against DNS rebinding, GET/HEAD only, bounded heads, slow clients,
+//! connection cap); the binary on SIGTERM and its `--url-file`; and, opt-in, the official Python
 //! `alibabacloud-credentials` package reading through it.
 
 mod integrations_support;
@@ -385,6 +386,136 @@ async fn only_get_and_head_are_allowed() {
         assert_eq!(body_of(&raw), "", "HEAD answers carry no body: {raw}");
         assert_no_secrets(&setup, &token, &raw, "HEAD");
     }
+    ep.shutdown().await;
+}
+
+/// Request heads are bounded: more than `max_headers` header lines, or a head that reaches
+/// `max_header_bytes` without ending, is answered 431 and the connection closed; ordinary
+/// requests with a fair number of headers still pass.
+#[tokio::test]
+async fn oversized_request_heads_are_refused() {
+    let setup = Setup::new().await;
+    let config = EndpointConfig::default();
+    assert_eq!(config.max_header_bytes, 16 * 1024);
+    assert_eq!(config.max_headers, 64);
+    let ep = start(&setup).await;
+    let addr = ep.local_addr();
+    let path = path_of(&ep.url());
+    let token = path.split('/').nth(1).unwrap().to_owned();
+    let host = format!("Host: {addr}\r\n");
+
+    let fair: String = (0..40)
+        .map(|i| format!("X-Fair-{i}: {}\r\n", "v".repeat(200)))
+        .collect();
+    let raw = exchange(addr, &request("GET", &path, &format!("{host}{fair}"))).await;
+    assert_eq!(status_of(&raw), 200, "40 headers, ~9 KiB: {raw}");
+
+    let many: String = (0..80).map(|i| format!("X-Many-{i}: v\r\n")).collect();
+    let raw = exchange(addr, &request("GET", &path, &format!("{host}{many}"))).await;
+    assert_eq!(status_of(&raw), 431, "80 headers: {raw}");
+    assert_no_secrets(&setup, &token, &raw, "80 headers");
+
+    // A head that never ends, exactly max_header_bytes long (so the server reads all of it and the
+    // close is clean): refused at once instead of buffered until the header timeout.
+    let mut head = format!("GET {path} HTTP/1.1\r\n{host}X-Pad: ");
+    head.push_str(&"p".repeat(config.max_header_bytes - head.len()));
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let raw = read_until_closed(&mut stream, Duration::from_secs(5)).await;
+    assert_eq!(status_of(&raw), 431, "16 KiB unfinished head: {raw}");
+    assert_no_secrets(&setup, &token, &raw, "unfinished head");
+    ep.shutdown().await;
+}
+
+/// A client that sends half a request head, or nothing, or idles after a request on a kept-alive
+/// connection, is disconnected after `header_read_timeout`.
+#[tokio::test]
+async fn slow_clients_are_disconnected() {
+    let setup = Setup::new().await;
+    assert_eq!(
+        EndpointConfig::default().header_read_timeout,
+        Duration::from_secs(10)
+    );
+    let mut config = EndpointConfig::default();
+    config.header_read_timeout = Duration::from_secs(1);
+    let ep = CredentialsEndpoint::start(setup.provider.clone(), vec![SECRET.to_owned()], config)
+        .await
+        .unwrap();
+    let addr = ep.local_addr();
+    let path = path_of(&ep.url());
+    // Well under the 10 s default, well over the 1 s configured.
+    let bound = Duration::from_secs(6);
+
+    let mut half = TcpStream::connect(addr).await.unwrap();
+    half.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nX-Sl").as_bytes())
+        .await
+        .unwrap();
+    let raw = read_until_closed(&mut half, bound).await;
+    assert_ne!(status_of(&raw), 200, "{raw}");
+
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    read_until_closed(&mut silent, bound).await;
+
+    let mut kept = TcpStream::connect(addr).await.unwrap();
+    kept.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let raw = read_until_closed(&mut kept, bound).await;
+    assert_eq!(
+        status_of(&raw),
+        200,
+        "the request itself is answered: {raw}"
+    );
+    ep.shutdown().await;
+}
+
+/// Beyond `max_connections` open connections, new ones are closed at once (not queued); a slot
+/// freed by a client is usable again, and the count of refusals shows in health.
+#[tokio::test]
+async fn connections_beyond_the_cap_are_closed_at_once() {
+    let setup = Setup::new().await;
+    assert_eq!(EndpointConfig::default().max_connections, 256);
+    let mut config = EndpointConfig::default();
+    config.max_connections = 2;
+    config.header_read_timeout = Duration::from_secs(60);
+    let ep = CredentialsEndpoint::start(setup.provider.clone(), vec![SECRET.to_owned()], config)
+        .await
+        .unwrap();
+    let addr = ep.local_addr();
+    let path = path_of(&ep.url());
+    let first = TcpStream::connect(addr).await.unwrap();
+    let _second = TcpStream::connect(addr).await.unwrap();
+    let mut third = TcpStream::connect(addr).await.unwrap();
+    let raw = read_until_closed(&mut third, Duration::from_secs(5)).await;
+    assert_eq!(raw, "", "closed without an answer");
+
+    drop(first);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let raw = exchange(addr, &request("GET", &path, &format!("Host: {addr}\r\n"))).await;
+        if status_of(&raw) == 200 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the freed slot was never reused"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let raw = exchange(
+        addr,
+        &request(
+            "GET",
+            &path_of(&ep.health_url()),
+            &format!("Host: {addr}\r\n"),
+        ),
+    )
+    .await;
+    let health = json(body_of(&raw));
+    assert!(
+        health["refused_connections"].as_u64().unwrap() >= 1,
+        "{health}"
+    );
     ep.shutdown().await;
 }
 

@@ -18,11 +18,19 @@
 //! Refusals carry no token, key or request data; 404, 405 and 421 answers are counted as
 //! `rejected_requests` in health.
 //!
+//! Resource limits ([`EndpointConfig`] fields): at most
+//! [`max_connections`](EndpointConfig::max_connections) (256) connections at once, those beyond
+//! are closed unanswered (`refused_connections` in health); a request head must arrive within
+//! [`header_read_timeout`](EndpointConfig::header_read_timeout) (10 s, also the idle limit of a
+//! kept-alive connection) and stay under [`max_header_bytes`](EndpointConfig::max_header_bytes)
+//! (16 KiB) and [`max_headers`](EndpointConfig::max_headers) (64 lines), else `431` and the
+//! connection is closed.
+//!
 //! Paths (`{t}` = token):
 //! * `GET /{t}/credentials` — the first configured secret;
 //! * `GET /{t}/credentials/{secret name}` — any configured secret (names may contain `/`);
-//! * `GET /{t}/health` — provider health, with `stale_served` per secret and
-//!   `rejected_requests`.
+//! * `GET /{t}/health` — provider health, with `stale_served` per secret, `rejected_requests`
+//!   and `refused_connections`.
 //!
 //! Answer: `{"Code":"Success","AccessKeyId":..,"AccessKeySecret":..,"SecurityToken":"",
 //! "Expiration":"YYYY-MM-DDThh:mm:ssZ","LastUpdated":..}`. `Expiration` is synthetic (managed
@@ -42,7 +50,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use rand::RngCore;
 use serde::Serialize;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use zeroize::Zeroizing;
 
@@ -97,6 +105,20 @@ pub struct EndpointConfig {
     pub expiry: ExpiryPolicy,
     /// How long in-flight requests may take to finish at shutdown (default 5 s).
     pub shutdown_grace: Duration,
+    /// Most connections open at once (default 256; at least 1). A connection beyond it is closed
+    /// as soon as it is accepted, without an answer, and counted as `refused_connections` in
+    /// health, so a flood of connections cannot exhaust memory or file descriptors.
+    pub max_connections: usize,
+    /// How long a client may take to send a complete request head, counted from the connection's
+    /// start and again after each answer on a kept-alive connection (default 10 s). Slow or idle
+    /// clients are then disconnected, so they cannot hold on to connection slots.
+    pub header_read_timeout: Duration,
+    /// Largest request head (request line and headers) in bytes (default 16 KiB; values below
+    /// hyper's floor of 8 KiB count as 8 KiB). A head that reaches it is answered 431 and the
+    /// connection closed.
+    pub max_header_bytes: usize,
+    /// Most header lines in one request (default 64); more are answered 431.
+    pub max_headers: usize,
 }
 
 impl std::fmt::Debug for EndpointConfig {
@@ -107,6 +129,10 @@ impl std::fmt::Debug for EndpointConfig {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("expiry", &self.expiry)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("max_connections", &self.max_connections)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("max_header_bytes", &self.max_header_bytes)
+            .field("max_headers", &self.max_headers)
             .finish()
     }
 }
@@ -123,6 +149,10 @@ impl Default for EndpointConfig {
                 before_rotation: true,
             },
             shutdown_grace: Duration::from_secs(5),
+            max_connections: 256,
+            header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 16 * 1024,
+            max_headers: 64,
         }
     }
 }
@@ -145,7 +175,22 @@ struct State {
     expiry: ExpiryPolicy,
     /// Requests answered 404, 405 or 421.
     rejected: AtomicU64,
+    /// Connections closed unanswered because `max_connections` were open.
+    refused_connections: AtomicU64,
 }
+
+/// The per-connection limits of an [`EndpointConfig`].
+#[derive(Clone, Copy)]
+struct Limits {
+    max_connections: usize,
+    header_read_timeout: Duration,
+    max_buf_size: usize,
+    max_headers: usize,
+    shutdown_grace: Duration,
+}
+
+/// hyper's smallest allowed read buffer (`max_buf_size` panics below it).
+const MIN_BUF_SIZE: usize = 8192;
 
 /// A running credentials endpoint. Dropping it does not stop it; call
 /// [`shutdown`](Self::shutdown) (the binary does on SIGTERM / Ctrl-C).
@@ -210,14 +255,17 @@ impl CredentialsEndpoint {
             secrets,
             expiry: config.expiry,
             rejected: AtomicU64::new(0),
+            refused_connections: AtomicU64::new(0),
         });
+        let limits = Limits {
+            max_connections: config.max_connections.max(1),
+            header_read_timeout: config.header_read_timeout,
+            max_buf_size: config.max_header_bytes.max(MIN_BUF_SIZE),
+            max_headers: config.max_headers,
+            shutdown_grace: config.shutdown_grace,
+        };
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(
-            listener,
-            Arc::clone(&state),
-            stop_rx,
-            config.shutdown_grace,
-        ));
+        let task = tokio::spawn(accept_loop(listener, Arc::clone(&state), stop_rx, limits));
         tracing::info!(%addr, secrets = ?state.secrets, "credentials endpoint listening");
         Ok(Self {
             addr,
@@ -289,9 +337,10 @@ async fn accept_loop(
     listener: TcpListener,
     state: Arc<State>,
     mut stop: watch::Receiver<bool>,
-    grace: Duration,
+    limits: Limits,
 ) {
     let bound = listener.local_addr().ok();
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -305,6 +354,21 @@ async fn accept_loop(
                         continue;
                     }
                 };
+                let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                    // Closed at once rather than queued: a queue would let a flood hold the
+                    // sockets anyway. Logged at 1, 2, 4, 8, ... refusals, not once per attempt.
+                    let refused = state.refused_connections.fetch_add(1, Ordering::Relaxed) + 1;
+                    if refused.is_power_of_two() {
+                        tracing::warn!(
+                            %peer,
+                            refused,
+                            max_connections = limits.max_connections,
+                            "credentials endpoint: connection limit reached, closing new connections"
+                        );
+                    }
+                    drop(stream);
+                    continue;
+                };
                 // The address the client reached, for the Host check (on a wildcard listen
                 // address this is the interface's own address).
                 let Some(local) = stream.local_addr().ok().or(bound) else {
@@ -313,13 +377,16 @@ async fn accept_loop(
                 let state = Arc::clone(&state);
                 let mut stop = stop.clone();
                 connections.spawn(async move {
+                    let _slot = slot;
                     let service = hyper::service::service_fn(move |req| {
                         let state = Arc::clone(&state);
                         async move { Ok::<_, Infallible>(handle(&state, local, req).await) }
                     });
                     let conn = hyper::server::conn::http1::Builder::new()
                         .timer(TokioTimer::new())
-                        .header_read_timeout(Duration::from_secs(10))
+                        .header_read_timeout(limits.header_read_timeout)
+                        .max_buf_size(limits.max_buf_size)
+                        .max_headers(limits.max_headers)
                         .serve_connection(TokioIo::new(stream), service);
                     tokio::pin!(conn);
                     tokio::select! {
@@ -340,7 +407,10 @@ async fn accept_loop(
     }
     drop(listener);
     let drain = async { while connections.join_next().await.is_some() {} };
-    if tokio::time::timeout(grace, drain).await.is_err() {
+    if tokio::time::timeout(limits.shutdown_grace, drain)
+        .await
+        .is_err()
+    {
         tracing::warn!(
             "credentials endpoint: in-flight requests did not finish within the grace period"
         );
@@ -566,6 +636,7 @@ struct HealthBody {
     closed: bool,
     secrets: Vec<SecretHealthBody>,
     rejected_requests: u64,
+    refused_connections: u64,
 }
 
 #[derive(Serialize)]
@@ -626,6 +697,7 @@ fn health(state: &State) -> Response<Full<Bytes>> {
             closed: h.closed,
             secrets,
             rejected_requests: state.rejected.load(Ordering::Relaxed),
+            refused_connections: state.refused_connections.load(Ordering::Relaxed),
         },
     )
 }
