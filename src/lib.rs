@@ -79,6 +79,9 @@ mod kms;
 pub mod manual;
 mod provider;
 mod secret;
+// Owner-only atomic file writes (LocalKms secrets; the binary includes it with #[path]).
+#[cfg(feature = "test-util")]
+mod private_file;
 
 pub mod blocking;
 

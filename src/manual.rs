@@ -607,7 +607,9 @@
 //! `./managed_credentials_providers.properties`), `--secret NAME` (repeatable; default: the file's
 //! `secret_names`), `--listen ADDR` (default `127.0.0.1:0`), `--allow-non-loopback`,
 //! `--token-file FILE` (stable URL across restarts, ≥ 32 chars of `A-Za-z0-9-_`), `--url-file FILE`
-//! (written mode 0600), `--min-validity SECS` / `--max-validity SECS`. Logs go to stderr
+//! (the URL goes to FILE instead of stdout, which then only names FILE: written mode 0600 even
+//! over an existing file, atomically by rename, refused if FILE is a symbolic link),
+//! `--min-validity SECS` / `--max-validity SECS`. Logs go to stderr
 //! (`RUST_LOG=debug`); SIGTERM or Ctrl-C stops it gracefully (in-flight requests finish, the
 //! provider closes; exit 0).
 //!
@@ -619,8 +621,18 @@
 //! ```
 //!
 //! * **No open endpoint for SSRF**: loopback only unless `--allow-non-loopback`; every path carries a
-//!   256-bit random token (printed once; compared in constant time); anything else is a bare 404,
-//!   including the ECS metadata paths. Only the secrets named at start are served.
+//!   256-bit random token (printed once, or only written to `--url-file`; compared in constant
+//!   time); anything else is a bare 404, including the ECS metadata paths. Only the secrets named
+//!   at start are served.
+//! * **DNS rebinding**: the `Host` header must be the address connected to (`127.0.0.1:PORT`) or
+//!   `localhost:PORT` on loopback, else `421` (checked before the token). With
+//!   `--allow-non-loopback`, clients must use the IP address, not a DNS name.
+//! * **Methods**: `GET` and `HEAD` only (`HEAD`: headers, no body); others get `405` with
+//!   `Allow: GET, HEAD`.
+//! * **Limits** (`EndpointConfig` fields; the binary uses the defaults): `max_connections` 256,
+//!   connections beyond are closed unanswered; `header_read_timeout` 10 s for a request head, also
+//!   the idle limit of a kept-alive connection; `max_header_bytes` 16 KiB and `max_headers` 64,
+//!   larger heads get `431` and the connection is closed.
 //! * **`Expiration`**: the provider's next refresh, never after the secret's `NextRotationDate`,
 //!   clamped to 20 min .. 1 h from now. The 20 min floor is deliberate: the Python client (checked in
 //!   1.0.12; not checked for the other languages) treats a credential as stale 15 min before
@@ -629,7 +641,8 @@
 //!   the floor so clients come back soon.
 //! * **Health**: `GET /{token}/health` → 200 when every secret has a fresh key, 503 otherwise, with
 //!   `stale`, `stale_served` (a stale key was handed out), `served`, `served_stale`, `failed`,
-//!   `next_refresh`, `last_error` per secret (never secret material) and `rejected_requests`.
+//!   `next_refresh`, `last_error` per secret (never secret material), `rejected_requests` (404,
+//!   405, 421 answers) and `refused_connections` (closed at the connection cap).
 //!
 //! The same endpoint can run inside your own process (cargo feature `endpoint`), for example to
 //! hand a child process the URL. Dropping the endpoint does not stop it; call `shutdown()`.
@@ -1119,6 +1132,10 @@
 //!
 //! `connectTo` is this crate's extension (like curl's `--connect-to`): connect to that address but
 //! verify TLS for the endpoint name. No DNS or `/etc/hosts` changes are needed.
+//!
+//! The ClientKey and password files are secrets: on unix they are written owner-only (0600),
+//! atomically (temporary file, then rename) and never through a symbolic link; a directory given
+//! to `LocalKmsBuilder::dir` that LocalKms creates is 0700.
 //!
 //! ## What it emulates
 //!

@@ -21,6 +21,10 @@ use aliyun_managed_credentials::integrations::endpoint::{CredentialsEndpoint, En
 use aliyun_managed_credentials::ManagedCredentialsProvider;
 use zeroize::Zeroizing;
 
+// Owner-only, atomic, symlink-refusing writes; shared with LocalKms, not public API.
+#[path = "../private_file.rs"]
+mod private_file;
+
 const USAGE: &str = "\
 aliyun-managed-credentials: managed Alibaba Cloud AccessKeys (KMS Secrets Manager) for any app
 
@@ -35,12 +39,14 @@ OPTIONS:
   --listen ADDR          listen address (default 127.0.0.1:0, an ephemeral loopback port)
   --allow-non-loopback   allow a non-loopback --listen address (protect the port yourself)
   --token-file FILE      read the URL token from FILE (>= 32 chars of A-Za-z0-9-_), for a stable URL
-  --url-file FILE        also write the credentials URL to FILE (mode 0600)
+  --url-file FILE        write the credentials URL to FILE instead of printing it (replaced atomically,
+                         mode 0600; a symbolic link is refused)
   --min-validity SECS    shortest Expiration handed out (default 1200)
   --max-validity SECS    longest Expiration handed out (default 3600)
   -h, --help             this help
 
-Set the printed URL as ALIBABA_CLOUD_CREDENTIALS_URI in the app's environment.
+Set the printed URL (or the content of --url-file) as ALIBABA_CLOUD_CREDENTIALS_URI in the app's
+environment. The URL carries the access token: treat it like a password.
 ";
 
 struct Options {
@@ -140,8 +146,8 @@ fn main() -> ExitCode {
 }
 
 fn tracing_init() {
-    // Logs go to stderr; stdout is reserved for the URL (serve) or the JSON (get). Level from
-    // RUST_LOG as a plain level (error|warn|info|debug|trace), default info.
+    // Logs go to stderr; stdout is reserved for the URL or the --url-file path (serve) or the
+    // JSON (get). Level from RUST_LOG as a plain level (error|warn|info|debug|trace), default info.
     let level = std::env::var("RUST_LOG")
         .ok()
         .and_then(|v| {
@@ -237,38 +243,32 @@ async fn serve(opts: Options) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     if let Some(path) = &opts.url_file {
-        write_private(path, &format!("{}\n", endpoint.url()))
+        // Every URL carries the token (a capability): with --url-file none goes to stdout, where
+        // it would end up in terminal scrollback and service logs.
+        let url = Zeroizing::new(format!("{}\n", endpoint.url()));
+        private_file::write_private(path, url.as_bytes())
             .map_err(|e| format!("could not write --url-file {}: {e}", path.display()))?;
+        println!(
+            "# ALIBABA_CLOUD_CREDENTIALS_URI written to {} (not printed: it carries the token)",
+            path.display()
+        );
+        if secrets.len() > 1 {
+            println!("# other secrets: that URL followed by /SECRET_NAME");
+        }
+        println!("# health: that URL with /credentials replaced by /health");
+    } else {
+        // Printed once: the URL is a capability (it carries the token).
+        println!("ALIBABA_CLOUD_CREDENTIALS_URI={}", endpoint.url());
+        for secret in secrets.iter().skip(1) {
+            println!("# {secret}: {}", endpoint.url_for(secret));
+        }
+        println!("# health: {}", endpoint.health_url());
     }
-    // Printed once: the URL is a capability (it carries the token).
-    println!("ALIBABA_CLOUD_CREDENTIALS_URI={}", endpoint.url());
-    for secret in secrets.iter().skip(1) {
-        println!("# {secret}: {}", endpoint.url_for(secret));
-    }
-    println!("# health: {}", endpoint.health_url());
     wait_for_shutdown_signal().await;
     tracing::info!("shutting down");
     endpoint.shutdown().await;
     provider.close().await;
     Ok(())
-}
-
-#[cfg(unix)]
-fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(text.as_bytes())
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    std::fs::write(path, text)
 }
 
 async fn wait_for_shutdown_signal() {

@@ -5,12 +5,32 @@
 //! Security model: it binds to loopback unless told otherwise, and every URL carries a random
 //! 256-bit token in its path (a capability URL); every other path answers 404, so a server-side
 //! request forgery that can reach `127.0.0.1` still cannot guess its way to a key. Only the
-//! secrets named at start are served.
+//! secrets named at start are served. Before the token is even looked at:
+//! * **DNS rebinding**: the `Host` header (and the authority of an absolute-form target) must
+//!   name the address the client connected to (`127.0.0.1:{port}`), or `localhost:{port}` on a
+//!   loopback address; anything else, a missing or repeated `Host` included, is answered
+//!   `421 Misdirected Request`. A web page whose name was rebound to `127.0.0.1` therefore gets
+//!   nothing. (With a non-loopback listen address, clients must use the IP address, not a DNS
+//!   name.)
+//! * **Methods**: only `GET` and `HEAD` (same status and headers as `GET`, no body); anything
+//!   else is `405` with `Allow: GET, HEAD`.
+//!
+//! Refusals carry no token, key or request data; 404, 405 and 421 answers are counted as
+//! `rejected_requests` in health.
+//!
+//! Resource limits ([`EndpointConfig`] fields): at most
+//! [`max_connections`](EndpointConfig::max_connections) (256) connections at once, those beyond
+//! are closed unanswered (`refused_connections` in health); a request head must arrive within
+//! [`header_read_timeout`](EndpointConfig::header_read_timeout) (10 s, also the idle limit of a
+//! kept-alive connection) and stay under [`max_header_bytes`](EndpointConfig::max_header_bytes)
+//! (16 KiB) and [`max_headers`](EndpointConfig::max_headers) (64 lines), else `431` and the
+//! connection is closed.
 //!
 //! Paths (`{t}` = token):
 //! * `GET /{t}/credentials` — the first configured secret;
 //! * `GET /{t}/credentials/{secret name}` — any configured secret (names may contain `/`);
-//! * `GET /{t}/health` — provider health, with `stale_served` per secret.
+//! * `GET /{t}/health` — provider health, with `stale_served` per secret, `rejected_requests`
+//!   and `refused_connections`.
 //!
 //! Answer: `{"Code":"Success","AccessKeyId":..,"AccessKeySecret":..,"SecurityToken":"",
 //! "Expiration":"YYYY-MM-DDThh:mm:ssZ","LastUpdated":..}`. `Expiration` is synthetic (managed
@@ -30,7 +50,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use rand::RngCore;
 use serde::Serialize;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use zeroize::Zeroizing;
 
@@ -85,6 +105,20 @@ pub struct EndpointConfig {
     pub expiry: ExpiryPolicy,
     /// How long in-flight requests may take to finish at shutdown (default 5 s).
     pub shutdown_grace: Duration,
+    /// Most connections open at once (default 256; at least 1). A connection beyond it is closed
+    /// as soon as it is accepted, without an answer, and counted as `refused_connections` in
+    /// health, so a flood of connections cannot exhaust memory or file descriptors.
+    pub max_connections: usize,
+    /// How long a client may take to send a complete request head, counted from the connection's
+    /// start and again after each answer on a kept-alive connection (default 10 s). Slow or idle
+    /// clients are then disconnected, so they cannot hold on to connection slots.
+    pub header_read_timeout: Duration,
+    /// Largest request head (request line and headers) in bytes (default 16 KiB; values below
+    /// hyper's floor of 8 KiB count as 8 KiB). A head that reaches it is answered 431 and the
+    /// connection closed.
+    pub max_header_bytes: usize,
+    /// Most header lines in one request (default 64); more are answered 431.
+    pub max_headers: usize,
 }
 
 impl std::fmt::Debug for EndpointConfig {
@@ -95,6 +129,10 @@ impl std::fmt::Debug for EndpointConfig {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("expiry", &self.expiry)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("max_connections", &self.max_connections)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("max_header_bytes", &self.max_header_bytes)
+            .field("max_headers", &self.max_headers)
             .finish()
     }
 }
@@ -111,6 +149,10 @@ impl Default for EndpointConfig {
                 before_rotation: true,
             },
             shutdown_grace: Duration::from_secs(5),
+            max_connections: 256,
+            header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 16 * 1024,
+            max_headers: 64,
         }
     }
 }
@@ -131,8 +173,24 @@ struct State {
     secrets: Vec<String>,
     served: HashMap<String, Served>,
     expiry: ExpiryPolicy,
-    not_found: AtomicU64,
+    /// Requests answered 404, 405 or 421.
+    rejected: AtomicU64,
+    /// Connections closed unanswered because `max_connections` were open.
+    refused_connections: AtomicU64,
 }
+
+/// The per-connection limits of an [`EndpointConfig`].
+#[derive(Clone, Copy)]
+struct Limits {
+    max_connections: usize,
+    header_read_timeout: Duration,
+    max_buf_size: usize,
+    max_headers: usize,
+    shutdown_grace: Duration,
+}
+
+/// hyper's smallest allowed read buffer (`max_buf_size` panics below it).
+const MIN_BUF_SIZE: usize = 8192;
 
 /// A running credentials endpoint. Dropping it does not stop it; call
 /// [`shutdown`](Self::shutdown) (the binary does on SIGTERM / Ctrl-C).
@@ -196,15 +254,18 @@ impl CredentialsEndpoint {
                 .collect(),
             secrets,
             expiry: config.expiry,
-            not_found: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            refused_connections: AtomicU64::new(0),
         });
+        let limits = Limits {
+            max_connections: config.max_connections.max(1),
+            header_read_timeout: config.header_read_timeout,
+            max_buf_size: config.max_header_bytes.max(MIN_BUF_SIZE),
+            max_headers: config.max_headers,
+            shutdown_grace: config.shutdown_grace,
+        };
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(
-            listener,
-            Arc::clone(&state),
-            stop_rx,
-            config.shutdown_grace,
-        ));
+        let task = tokio::spawn(accept_loop(listener, Arc::clone(&state), stop_rx, limits));
         tracing::info!(%addr, secrets = ?state.secrets, "credentials endpoint listening");
         Ok(Self {
             addr,
@@ -276,8 +337,10 @@ async fn accept_loop(
     listener: TcpListener,
     state: Arc<State>,
     mut stop: watch::Receiver<bool>,
-    grace: Duration,
+    limits: Limits,
 ) {
+    let bound = listener.local_addr().ok();
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -291,16 +354,39 @@ async fn accept_loop(
                         continue;
                     }
                 };
+                let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                    // Closed at once rather than queued: a queue would let a flood hold the
+                    // sockets anyway. Logged at 1, 2, 4, 8, ... refusals, not once per attempt.
+                    let refused = state.refused_connections.fetch_add(1, Ordering::Relaxed) + 1;
+                    if refused.is_power_of_two() {
+                        tracing::warn!(
+                            %peer,
+                            refused,
+                            max_connections = limits.max_connections,
+                            "credentials endpoint: connection limit reached, closing new connections"
+                        );
+                    }
+                    drop(stream);
+                    continue;
+                };
+                // The address the client reached, for the Host check (on a wildcard listen
+                // address this is the interface's own address).
+                let Some(local) = stream.local_addr().ok().or(bound) else {
+                    continue;
+                };
                 let state = Arc::clone(&state);
                 let mut stop = stop.clone();
                 connections.spawn(async move {
+                    let _slot = slot;
                     let service = hyper::service::service_fn(move |req| {
                         let state = Arc::clone(&state);
-                        async move { Ok::<_, Infallible>(handle(&state, req).await) }
+                        async move { Ok::<_, Infallible>(handle(&state, local, req).await) }
                     });
                     let conn = hyper::server::conn::http1::Builder::new()
                         .timer(TokioTimer::new())
-                        .header_read_timeout(Duration::from_secs(10))
+                        .header_read_timeout(limits.header_read_timeout)
+                        .max_buf_size(limits.max_buf_size)
+                        .max_headers(limits.max_headers)
                         .serve_connection(TokioIo::new(stream), service);
                     tokio::pin!(conn);
                     tokio::select! {
@@ -321,7 +407,10 @@ async fn accept_loop(
     }
     drop(listener);
     let drain = async { while connections.join_next().await.is_some() {} };
-    if tokio::time::timeout(grace, drain).await.is_err() {
+    if tokio::time::timeout(limits.shutdown_grace, drain)
+        .await
+        .is_err()
+    {
         tracing::warn!(
             "credentials endpoint: in-flight requests did not finish within the grace period"
         );
@@ -340,7 +429,35 @@ fn token_matches(candidate: &str, token: &str) -> bool {
             == 0
 }
 
-async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(state: &State, local: SocketAddr, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    // Checked before anything else, the token included: a request that names another host
+    // (DNS rebinding) or uses another method learns nothing, not even whether its path is valid.
+    if !host_allowed(&req, local) {
+        state.rejected.fetch_add(1, Ordering::Relaxed);
+        return json(
+            StatusCode::MISDIRECTED_REQUEST,
+            &ErrorBody {
+                code: "MisdirectedRequest",
+                message: "the Host header does not name this endpoint (use the URL as given)"
+                    .into(),
+            },
+        );
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        state.rejected.fetch_add(1, Ordering::Relaxed);
+        let mut resp = json(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &ErrorBody {
+                code: "MethodNotAllowed",
+                message: "only GET and HEAD are supported".into(),
+            },
+        );
+        resp.headers_mut().insert(
+            hyper::header::ALLOW,
+            hyper::header::HeaderValue::from_static("GET, HEAD"),
+        );
+        return resp;
+    }
     let path = req.uri().path();
     let route = path
         .strip_prefix('/')
@@ -348,18 +465,9 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
         .filter(|(token, _)| token_matches(token, &state.token))
         .map(|(_, rest)| rest);
     let Some(rest) = route else {
-        state.not_found.fetch_add(1, Ordering::Relaxed);
+        state.rejected.fetch_add(1, Ordering::Relaxed);
         return not_found();
     };
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        return json(
-            StatusCode::METHOD_NOT_ALLOWED,
-            &ErrorBody {
-                code: "MethodNotAllowed",
-                message: "only GET is supported".into(),
-            },
-        );
-    }
     let secret = match rest {
         "health" => return health(state),
         "credentials" | "credentials/" => state.secrets[0].as_str(),
@@ -367,17 +475,66 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
             Some(name) => match state.secrets.iter().find(|s| s.as_str() == name) {
                 Some(s) => s.as_str(),
                 None => {
-                    state.not_found.fetch_add(1, Ordering::Relaxed);
+                    state.rejected.fetch_add(1, Ordering::Relaxed);
                     return not_found();
                 }
             },
             None => {
-                state.not_found.fetch_add(1, Ordering::Relaxed);
+                state.rejected.fetch_add(1, Ordering::Relaxed);
                 return not_found();
             }
         },
     };
     credentials(state, secret).await
+}
+
+/// The request names this endpoint: exactly one `Host` header, and it (and the authority of an
+/// absolute-form target, if any) is the address the client connected to, or `localhost` with
+/// that port when it is a loopback address. The port may be left out only when it is 80.
+fn host_allowed<B>(req: &Request<B>, local: SocketAddr) -> bool {
+    if let Some(authority) = req.uri().authority() {
+        if !authority_names(authority.as_str(), local) {
+            return false;
+        }
+    }
+    let mut hosts = req.headers().get_all(hyper::header::HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (Some(host), None) => host.to_str().is_ok_and(|host| authority_names(host, local)),
+        _ => false,
+    }
+}
+
+/// `authority` (`host[:port]`, no user info) names `local`.
+fn authority_names(authority: &str, local: SocketAddr) -> bool {
+    let (host, port) = match authority.strip_prefix('[') {
+        // [v6]:port
+        Some(rest) => match rest.split_once(']') {
+            Some((host, "")) => (host, None),
+            Some((host, port)) => match port.strip_prefix(':') {
+                Some(port) => (host, Some(port)),
+                None => return false,
+            },
+            None => return false,
+        },
+        None => match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    let port_ok = match port {
+        // Digits only (u16::from_str would also take a leading '+').
+        Some(p) => {
+            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse() == Ok(local.port())
+        }
+        None => local.port() == 80,
+    };
+    let local_ip = local.ip().to_canonical();
+    let host_ok = match host.parse::<std::net::IpAddr>() {
+        // An IPv6 literal must be bracketed, an IPv4 one must not.
+        Ok(ip) => ip.to_canonical() == local_ip && ip.is_ipv6() == authority.starts_with('['),
+        Err(_) => local_ip.is_loopback() && host.eq_ignore_ascii_case("localhost"),
+    };
+    port_ok && host_ok
 }
 
 fn not_found() -> Response<Full<Bytes>> {
@@ -479,6 +636,7 @@ struct HealthBody {
     closed: bool,
     secrets: Vec<SecretHealthBody>,
     rejected_requests: u64,
+    refused_connections: u64,
 }
 
 #[derive(Serialize)]
@@ -538,7 +696,8 @@ fn health(state: &State) -> Response<Full<Bytes>> {
             healthy,
             closed: h.closed,
             secrets,
-            rejected_requests: state.not_found.load(Ordering::Relaxed),
+            rejected_requests: state.rejected.load(Ordering::Relaxed),
+            refused_connections: state.refused_connections.load(Ordering::Relaxed),
         },
     )
 }
@@ -580,6 +739,50 @@ mod tests {
         let slash = format!("{}/", "a".repeat(40));
         let err = validate_token(&slash).unwrap_err().to_string();
         assert!(err.contains("only A-Z"), "{err}");
+    }
+
+    #[test]
+    fn host_names_the_address_connected_to_or_localhost_on_loopback() {
+        let v4: SocketAddr = "127.0.0.1:4100".parse().unwrap();
+        let v6: SocketAddr = "[::1]:4100".parse().unwrap();
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:4100".parse().unwrap();
+        let lan: SocketAddr = "10.1.2.3:4100".parse().unwrap();
+        let port80: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        for (authority, local) in [
+            ("127.0.0.1:4100", v4),
+            ("localhost:4100", v4),
+            ("LOCALHOST:4100", v4),
+            ("[::1]:4100", v6),
+            ("localhost:4100", v6),
+            ("127.0.0.1:4100", mapped),
+            ("10.1.2.3:4100", lan),
+            ("127.0.0.1", port80),
+            ("127.0.0.1:80", port80),
+            ("localhost", port80),
+        ] {
+            assert!(authority_names(authority, local), "{authority} for {local}");
+        }
+        for (authority, local) in [
+            ("attacker.example:4100", v4),
+            ("localhost.:4100", v4),
+            ("127.0.0.1:4101", v4),
+            ("127.0.0.1:+4100", v4),
+            ("127.0.0.1:", v4),
+            ("127.0.0.1", v4),
+            ("[127.0.0.1]:4100", v4),
+            ("::1:4100", v6),
+            ("[::1]4100", v6),
+            ("[::1", v6),
+            ("localhost:4100", lan),
+            ("127.0.0.1:4100", lan),
+            ("user@127.0.0.1:4100", v4),
+            ("", v4),
+        ] {
+            assert!(
+                !authority_names(authority, local),
+                "{authority} for {local}"
+            );
+        }
     }
 
     #[test]

@@ -370,12 +370,30 @@ pub(crate) fn build_pfx(cert_der: &[u8], pkcs8_der: &[u8], password: &str) -> de
     .to_der()
 }
 
-/// Writes `text` to `dir/name`, returning the path.
+/// Writes `text` to `dir/name`, returning the path. For public material (CA certificates,
+/// properties files naming other files); secrets go through [`write_secret_file`].
 pub(crate) fn write_file(dir: &Path, name: &str, text: &str) -> Result<PathBuf, LocalKmsError> {
     let path = dir.join(name);
     std::fs::write(&path, text).map_err(|source| LocalKmsError::Io {
         path: path.clone(),
         source,
+    })?;
+    Ok(path)
+}
+
+/// Writes secret `text` (a ClientKey, its password) to `dir/name`: owner-only (0600 on unix),
+/// atomically, never through a symbolic link, even if the file existed with another mode.
+pub(crate) fn write_secret_file(
+    dir: &Path,
+    name: &str,
+    text: &str,
+) -> Result<PathBuf, LocalKmsError> {
+    let path = dir.join(name);
+    crate::private_file::write_private(&path, text.as_bytes()).map_err(|source| {
+        LocalKmsError::Io {
+            path: path.clone(),
+            source,
+        }
     })?;
     Ok(path)
 }

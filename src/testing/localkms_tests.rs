@@ -788,6 +788,32 @@ async fn files_builder_settings_and_client_key() {
     assert!(bad.unwrap_err().to_string().contains("Bad_Id"));
 }
 
+/// The ClientKey and its password are secrets: owner-only files (and an owner-only directory when
+/// LocalKms creates it), in the default temporary directory and in a given one.
+#[cfg(unix)]
+#[tokio::test]
+async fn secret_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| {
+        let mode = std::fs::metadata(p).unwrap().permissions().mode();
+        format!("{:o}", mode & 0o777)
+    };
+    let parent = tempfile::tempdir().unwrap();
+    let given = parent.path().join("created/by-localkms");
+    for kms in [
+        LocalKms::start().await.unwrap(),
+        LocalKms::builder().dir(&given).start().await.unwrap(),
+    ] {
+        let ap = kms.issue_access_point(&["*"]);
+        assert_eq!(mode(&ap.client_key_file), "600", "{:?}", ap.client_key_file);
+        assert_eq!(mode(&ap.password_file), "600", "{:?}", ap.password_file);
+        // Still loadable through the configuration.
+        let config = kms.instance_config(&ap);
+        ClientKey::load(&config.client_key, &config.password).unwrap();
+    }
+    assert_eq!(mode(&given), "700");
+}
+
 /// The official Python SDK (alibabacloud-dkms-gcs 1.0.2) fetching from the standalone example.
 /// Opt-in: `LOCALKMS_PYTHON_SDK=1` and a venv at `/tmp/pyenv` (or `LOCALKMS_PYTHON`).
 #[test]

@@ -161,8 +161,9 @@ impl LocalKmsBuilder {
         self
     }
 
-    /// Directory for the CA, ClientKey, password and properties files (created if missing;
-    /// default: a temporary directory removed when the LocalKms is dropped).
+    /// Directory for the CA, ClientKey, password and properties files (created if missing, owner-only
+    /// on unix; default: a temporary directory removed when the LocalKms is dropped). ClientKey and
+    /// password files are written owner-only (0600 on unix).
     pub fn dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.dir = Some(dir.into());
         self
@@ -192,7 +193,13 @@ impl LocalKmsBuilder {
         let region_id = self.region_id.unwrap_or_else(|| "cn-hangzhou".to_owned());
         let dir = match self.dir {
             Some(path) => {
-                std::fs::create_dir_all(&path).map_err(|source| LocalKmsError::Io {
+                // It will hold ClientKeys and passwords: directories created here are owner-only
+                // (an existing directory keeps its mode; the secret files themselves are 0600).
+                let mut builder = std::fs::DirBuilder::new();
+                builder.recursive(true);
+                #[cfg(unix)]
+                std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+                builder.create(&path).map_err(|source| LocalKmsError::Io {
                     path: path.clone(),
                     source,
                 })?;
@@ -343,12 +350,12 @@ impl LocalKms {
         let index = self.next_key.fetch_add(1, Ordering::Relaxed);
         let issued = access_point::issue_client_key(&self.instance_id, index)?;
         let dir = self.dir.path();
-        let client_key_file = access_point::write_file(
+        let client_key_file = access_point::write_secret_file(
             dir,
             &format!("clientKey_{}.json", issued.key_id),
             &issued.json,
         )?;
-        let password_file = access_point::write_file(
+        let password_file = access_point::write_secret_file(
             dir,
             &format!("clientKey_{}_Password.txt", issued.key_id),
             &format!("{}\n", issued.password.as_str()),
