@@ -1,8 +1,10 @@
 //! Handing the managed AccessKey to other code. The pieces every signer uses are at the crate
 //! root ([`ProvideAccessKey`](crate::ProvideAccessKey), [`AccessKeyProvider`](crate::AccessKeyProvider),
 //! [`with_access_key`](crate::with_access_key), [`RpcRequest`](crate::RpcRequest)); this module
-//! holds what sits behind a cargo feature: adapters for third-party signing crates, each a thin
-//! wrapper over the one shared cache, and the local credentials endpoint for other languages.
+//! holds what sits behind a cargo feature and needs a name of its own: the local credentials
+//! endpoint for other languages and the `rusty-oss` push adapter. The other adapters are trait
+//! impls on [`AccessKeyProvider`](crate::AccessKeyProvider) (listed on its page): `reqsign`
+//! (`ProvideCredential`) and `ossify` (`CredentialsProvider`).
 
 pub(crate) mod credentials;
 pub(crate) mod retry;
@@ -11,12 +13,12 @@ pub(crate) mod rpc;
 #[cfg(feature = "endpoint")]
 #[cfg_attr(docsrs, doc(cfg(feature = "endpoint")))]
 pub mod endpoint;
+// Adapters that only implement a third-party trait for `AccessKeyProvider` are private
+// modules: the impls show on `AccessKeyProvider`'s page, nothing else is public.
 #[cfg(feature = "ossify")]
-#[cfg_attr(docsrs, doc(cfg(feature = "ossify")))]
-pub mod ossify;
+mod ossify;
 #[cfg(feature = "reqsign")]
-#[cfg_attr(docsrs, doc(cfg(feature = "reqsign")))]
-pub mod reqsign;
+mod reqsign;
 #[cfg(feature = "rusty-oss")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rusty-oss")))]
 pub mod rusty_oss;

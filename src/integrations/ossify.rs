@@ -24,7 +24,7 @@ use crate::secret::AccessKey;
 impl AccessKeyProvider {
     /// The key as ossify credentials with the synthetic expiry of
     /// [`valid_until`](Self::valid_until).
-    pub fn ossify_credentials(&self, key: &AccessKey) -> Credentials {
+    pub(crate) fn ossify_credentials(&self, key: &AccessKey) -> Credentials {
         let mut creds = Credentials::new(key.access_key_id(), key.access_key_secret());
         creds.expiration = jiff::Timestamp::try_from(self.valid_until(key)).ok();
         creds

@@ -36,7 +36,7 @@ use crate::secret::AccessKey;
 impl AccessKeyProvider {
     /// The key as a reqsign OSS credential with the synthetic expiry of
     /// [`valid_until`](Self::valid_until).
-    pub fn reqsign_credential(&self, key: &AccessKey) -> reqsign_core::Result<Credential> {
+    pub(crate) fn reqsign_credential(&self, key: &AccessKey) -> reqsign_core::Result<Credential> {
         let until = self.valid_until(key);
         let secs = until
             .duration_since(UNIX_EPOCH)
