@@ -1,7 +1,9 @@
-//! Hot-path cost of `get_access_key` against a plain `HashMap` lookup + `Arc` clone measured in
-//! the same run, on 1 and 2 threads; allocations per hit and memory per cached secret (counting
-//! allocator); a cold fetch through the whole cache (in-memory KMS, and LocalKms over real TLS
-//! with `--features test-util`).
+//! Hot-path cost of a cached read against the baseline an application would write itself, a
+//! `RwLock<HashMap<String, Arc<AccessKey>>>` lookup + `Arc` clone, and against moka's `get`,
+//! measured in the same run on 1 and 2 threads: `get_access_key`, `cached_access_key`, the
+//! per-secret handle's `cached()` and its lending `with_cached`; allocations per hit and memory
+//! per cached secret (counting allocator); a cold fetch through the whole cache (in-memory KMS,
+//! and LocalKms over real TLS with `--features test-util`).
 //!
 //! cargo bench --bench provider [--features test-util] -- --warm-up-time 1 --measurement-time 2
 
@@ -9,6 +11,7 @@ use std::alloc::System;
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use aliyun_managed_credentials::config::{Endpoint, SecretString};
@@ -88,12 +91,13 @@ fn provider(rt: &tokio::runtime::Runtime) -> ManagedCredentialsProvider {
 }
 
 /// `ak` is a real key from the provider, so the baseline clones the same `Arc<AccessKey>`.
-fn baseline_map(ak: Arc<AccessKey>) -> HashMap<String, Arc<AccessKey>> {
+fn baseline_map(ak: Arc<AccessKey>) -> RwLock<HashMap<String, Arc<AccessKey>>> {
     // A realistic map: a handful of secrets.
     (0..8)
         .map(|i| (format!("acs/ram/user/other-{i}"), ak.clone()))
         .chain([(NAME.to_owned(), ak.clone())])
-        .collect()
+        .collect::<HashMap<_, _>>()
+        .into()
 }
 
 fn hits(c: &mut Criterion) {
@@ -111,11 +115,21 @@ fn hits(c: &mut Criterion) {
         }
         p.get_access_key(NAME).await.unwrap();
     });
-    let map = baseline_map(rt.block_on(p.get_access_key(NAME)).unwrap());
+    let key = rt.block_on(p.get_access_key(NAME)).unwrap();
+    let map = Arc::new(baseline_map(key.clone()));
+    let moka: moka::sync::Cache<String, Arc<AccessKey>> = moka::sync::Cache::new(1000);
+    for i in 0..8 {
+        moka.insert(format!("acs/ram/user/other-{i}"), key.clone());
+    }
+    moka.insert(NAME.to_owned(), key.clone());
+    let handle = p.access_key_provider(NAME);
 
     let mut g = c.benchmark_group("hit_1_thread");
-    g.bench_function("baseline_hashmap_get_arc_clone", |b| {
-        b.iter(|| black_box(map.get(black_box(NAME)).cloned()))
+    g.bench_function("baseline_rwlock_hashmap_get_arc_clone", |b| {
+        b.iter(|| black_box(map.read().unwrap().get(black_box(NAME)).cloned()))
+    });
+    g.bench_function("moka_sync_get", |b| {
+        b.iter(|| black_box(moka.get(black_box(NAME))))
     });
     g.bench_function("provider_cached_access_key", |b| {
         b.iter(|| black_box(p.cached_access_key(black_box(NAME))))
@@ -124,17 +138,30 @@ fn hits(c: &mut Criterion) {
         b.to_async(&rt)
             .iter(|| async { black_box(p.get_access_key(black_box(NAME)).await.unwrap()) })
     });
+    g.bench_function("handle_cached", |b| b.iter(|| black_box(handle.cached())));
+    g.bench_function("handle_with_cached_lend", |b| {
+        b.iter(|| black_box(handle.with_cached(|k| k.access_key_id().len())))
+    });
     g.finish();
 
-    // Two threads hammering the same secret; time per operation on each thread.
+    // Two threads reading the same secret at once; time per operation of the slower thread.
     let mut g = c.benchmark_group("hit_2_threads");
-    let shared_map = Arc::new(map);
-    g.bench_function("baseline_hashmap_get_arc_clone", |b| {
+    g.bench_function("baseline_rwlock_hashmap_get_arc_clone", |b| {
         b.iter_custom(|iters| {
             parallel(iters, {
-                let m = shared_map.clone();
+                let m = map.clone();
                 move || {
-                    black_box(m.get(black_box(NAME)).cloned());
+                    black_box(m.read().unwrap().get(black_box(NAME)).cloned());
+                }
+            })
+        })
+    });
+    g.bench_function("moka_sync_get", |b| {
+        b.iter_custom(|iters| {
+            parallel(iters, {
+                let m = moka.clone();
+                move || {
+                    black_box(m.get(black_box(NAME)));
                 }
             })
         })
@@ -145,6 +172,26 @@ fn hits(c: &mut Criterion) {
                 let p = p.clone();
                 move || {
                     black_box(p.cached_access_key(black_box(NAME)));
+                }
+            })
+        })
+    });
+    g.bench_function("handle_cached", |b| {
+        b.iter_custom(|iters| {
+            parallel(iters, {
+                let h = handle.clone();
+                move || {
+                    black_box(h.cached());
+                }
+            })
+        })
+    });
+    g.bench_function("handle_with_cached_lend", |b| {
+        b.iter_custom(|iters| {
+            parallel(iters, {
+                let h = handle.clone();
+                move || {
+                    black_box(h.with_cached(|k| k.access_key_id().len()));
                 }
             })
         })

@@ -110,9 +110,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let stats = provider.stats();
     println!(
-        "{} stats: {} hits, {} misses, {} fetches, {} forced refreshes, {} KMS requests seen by LocalKms",
+        "{} stats: {} misses, {} fetches, {} forced refreshes, {} KMS requests seen by LocalKms",
         t(),
-        stats.hits,
         stats.misses,
         stats.fetches,
         stats.forced_refreshes,

@@ -238,8 +238,8 @@ impl Cache {
         }
     }
 
-    /// The hot path: a usable cached value, or `None`. No I/O, no lock, no allocation beyond
-    /// the `Arc` clone `f` makes.
+    /// The hot path: a usable cached value, or `None`. No I/O, no lock, no allocation, and
+    /// nothing shared written beyond what `f` does (an `Arc` clone, or nothing when it lends).
     #[inline]
     pub(crate) fn with_current<R>(
         &self,
@@ -247,7 +247,17 @@ impl Cache {
         f: impl FnOnce(&Arc<Snapshot>) -> R,
     ) -> Option<R> {
         let slots = self.slots.load();
-        let slot = slots.get(name)?;
+        self.with_slot_current(slots.get(name)?, f)
+    }
+
+    /// [`with_current`](Self::with_current) for a slot the caller already holds (the
+    /// per-secret handle skips the name lookup).
+    #[inline]
+    pub(crate) fn with_slot_current<R>(
+        &self,
+        slot: &Slot,
+        f: impl FnOnce(&Arc<Snapshot>) -> R,
+    ) -> Option<R> {
         let current = slot.current.load();
         match current.as_ref() {
             Some(snapshot)
@@ -255,7 +265,6 @@ impl Cache {
                     && (!self.runtime_gone.load(Ordering::Relaxed)
                         || self.clock.now() < snapshot.usable_until) =>
             {
-                self.counters.hits.incr();
                 Some(f(snapshot))
             }
             _ => None,
@@ -360,7 +369,8 @@ impl Cache {
         }
     }
 
-    fn slot(&self, name: &str) -> Arc<Slot> {
+    /// The slot of `name`, created if needed (slots are never removed).
+    pub(crate) fn slot(&self, name: &str) -> Arc<Slot> {
         if let Some(slot) = self.slots.load().get(name) {
             return Arc::clone(slot);
         }
@@ -649,7 +659,6 @@ impl Cache {
         let c = &self.counters;
         let (failovers, hedged_requests) = self.endpoints.counters();
         Stats {
-            hits: c.hits.sum(),
             misses: c.misses.load(Ordering::Relaxed),
             fetches: c.fetches.load(Ordering::Relaxed),
             fetch_failures: c.fetch_failures.load(Ordering::Relaxed),

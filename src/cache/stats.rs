@@ -1,52 +1,13 @@
 //! Counters and the `stats()` / `health()` views.
 
-use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
-
-const SHARDS: usize = 16;
-
-/// One counter per cache line so the hit counter does not make readers on different cores fight
-/// over one line (the hot path must not contend).
-#[repr(align(128))]
-#[derive(Default)]
-struct Padded(AtomicU64);
-
-/// A counter striped over [`SHARDS`] cache lines; each thread always bumps the same stripe.
-#[derive(Default)]
-pub(crate) struct ShardedCounter([Padded; SHARDS]);
-
-static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
-}
-
-impl ShardedCounter {
-    #[inline]
-    pub(crate) fn incr(&self) {
-        let i = SHARD.with(|s| {
-            let mut i = s.get();
-            if i == usize::MAX {
-                i = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % SHARDS;
-                s.set(i);
-            }
-            i
-        });
-        self.0[i].0.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn sum(&self) -> u64 {
-        self.0.iter().map(|p| p.0.load(Ordering::Relaxed)).sum()
-    }
-}
 
 /// The provider's counters (cold-path ones are plain atomics).
 #[derive(Default)]
 pub(crate) struct Counters {
-    pub hits: ShardedCounter,
     pub misses: AtomicU64,
     pub fetches: AtomicU64,
     pub fetch_failures: AtomicU64,
@@ -71,12 +32,12 @@ impl Counters {
     }
 }
 
-/// A point-in-time copy of a provider's counters.
+/// A point-in-time copy of a provider's counters. Cache hits are not counted: a hit writes
+/// nothing shared (see the manual's Benchmarks); `misses` and `fetches` tell how often the
+/// cache could not answer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Reads answered from the cache.
-    pub hits: u64,
     /// Reads that found no usable cached value and waited for a fetch.
     pub misses: u64,
     /// Fetches started (each may send requests to several endpoints).

@@ -170,6 +170,8 @@ impl ExpiryPolicy {
 pub struct AccessKeyProvider {
     provider: ManagedCredentialsProvider,
     name: Arc<str>,
+    /// The secret's cache slot, held so a read skips the name lookup.
+    slot: Arc<crate::cache::Slot>,
     expiry: ExpiryPolicy,
 }
 
@@ -187,9 +189,11 @@ impl ManagedCredentialsProvider {
     /// (and, behind cargo features, the credential traits of reqsign, ossify and rusty-oss).
     /// Cheap: no I/O until the first key is needed.
     pub fn access_key_provider(&self, name: impl Into<String>) -> AccessKeyProvider {
+        let name: Arc<str> = Arc::from(name.into());
         AccessKeyProvider {
+            slot: self.cache.slot(&name),
             provider: self.clone(),
-            name: Arc::from(name.into()),
+            name,
             expiry: ExpiryPolicy::default(),
         }
     }
@@ -202,14 +206,24 @@ impl AccessKeyProvider {
         self
     }
 
-    /// The provider behind this handle.
-    pub(crate) fn provider(&self) -> &ManagedCredentialsProvider {
-        &self.provider
-    }
-
     /// The cached key if a usable one is cached; never does I/O or waits.
     pub fn cached(&self) -> Option<Result<Arc<AccessKey>>> {
-        self.provider.cached_access_key(&self.name)
+        self.with_cached(Arc::clone)
+    }
+
+    /// Lends the cached key to `f` without cloning its `Arc`: nothing shared is written, so
+    /// signers on many threads do not contend on the key's reference count. `None` when no
+    /// usable key is cached (then use [`access_key`](ProvideAccessKey::access_key)). Keep `f`
+    /// short: the snapshot is pinned while it runs.
+    pub fn with_cached<R>(&self, f: impl FnOnce(&Arc<AccessKey>) -> R) -> Option<Result<R>> {
+        let cache = &self.provider.cache;
+        if cache.is_closed() {
+            return Some(Err(crate::ProviderError::Closed.into()));
+        }
+        cache.with_slot_current(&self.slot, |snapshot| match &snapshot.access_key {
+            Ok(key) => Ok(f(key)),
+            Err(e) => Err(crate::Error::Secret(e.clone())),
+        })
     }
 
     /// A receiver that always holds the current key and is notified on every new one
@@ -241,7 +255,7 @@ impl ProvideAccessKey for AccessKeyProvider {
     }
 
     fn access_key(&self) -> AccessKeyFuture<'_> {
-        match self.provider.cached_access_key(&self.name) {
+        match self.cached() {
             Some(hit) => hit.into(),
             None => {
                 let fetch: BoxFuture<'_, _> = Box::pin(self.provider.get_access_key(&self.name));

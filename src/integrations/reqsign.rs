@@ -58,15 +58,11 @@ impl ProvideCredential for AccessKeyProvider {
     type Credential = Credential;
 
     async fn provide_credential(&self, _ctx: &Context) -> reqsign_core::Result<Option<Credential>> {
-        let key = self
-            .provider()
-            .get_access_key(self.secret_name())
-            .await
-            .map_err(|e| {
-                reqsign_core::Error::credential_invalid("could not get the managed AccessKey")
-                    .with_context(format!("secret: {}", self.secret_name()))
-                    .with_source(e)
-            })?;
+        let key = self.access_key().await.map_err(|e| {
+            reqsign_core::Error::credential_invalid("could not get the managed AccessKey")
+                .with_context(format!("secret: {}", self.secret_name()))
+                .with_source(e)
+        })?;
         self.reqsign_credential(&key).map(Some)
     }
 }
