@@ -1269,9 +1269,9 @@
 //!
 //! `tests/fault_matrix.rs` drives the provider over real TLS against LocalKms through each
 //! fault, with a 1 s request timeout, 2 attempts per endpoint and a refresh backoff of
-//! 50–200 ms. For each fault: what a cold read (nothing cached) gets, the KMS requests it cost,
-//! the extra requests 20 more cold reads cost right after (the shared backoff: at most the one
-//! retry that falls due, never one per read), how long until a read succeeds once KMS is back,
+//! 0.5–1 s (full jitter). For each fault: what a cold read (nothing cached) gets, the KMS requests it cost,
+//! the extra requests 20 more cold reads cost right after (the shared backoff: only a retry
+//! that falls due meanwhile, 2 attempts, never one per read), how long until a read succeeds once KMS is back,
 //! how many of 200 reads failed while a key was cached and KMS was failing (always 0: the last
 //! good key is served), and how long until the background retry brings the new key once KMS is
 //! back. Produced by:
@@ -1282,15 +1282,15 @@
 //!
 //! | fault | cold read gets | KMS requests | requests for 20 more cold reads | cold recovery | failed reads with a key cached | recovery to the new key |
 //! | --- | --- | --- | --- | --- | --- | --- |
-//! | connection dropped before the answer | transport: connection failed, retryable | 2 | 2 | 61 ms | 0/200 | 69 ms |
-//! | connection reset mid-body | transport: connection failed, retryable | 2 | 2 | 88 ms | 0/200 | 33 ms |
-//! | KMS answers after the request timeout (1 s) | transport: timed out, retryable | 2 | 1 | 85 ms | 0/200 | 90 ms |
-//! | slow body (4 pieces, 400 ms apart) | transport: timed out, retryable | 2 | 2 | 18 ms | 0/200 | 57 ms |
-//! | 502 with an HTML body (proxy) | invalid answer (HTTP 502), retryable | 2 | 2 | 66 ms | 0/200 | 33 ms |
-//! | oversized body (2 MiB, cap 1 MiB) | invalid answer (HTTP 200) | 1 | 1 | 117 ms | 0/200 | 57 ms |
-//! | throttling storm (every request 429) | `Rejected.Throttling` | 2 | 2 | 62 ms | 0/200 | 57 ms |
-//! | malformed SecretData | `SecretError` (SecretData rejected) | 1 | 1 | 79 ms | 0/200 | 45 ms |
-//! | KMS hands out an already expired key | `SecretError::Expired` (not served) | 1 | 1 | 28 ms | 0/200 | 11 ms |
+//! | connection dropped before the answer | transport: connection failed, retryable | 2 | 0 | 96 ms | 0/200 | 338 ms |
+//! | connection reset mid-body | transport: connection failed, retryable | 2 | 2 | 1054 ms | 0/200 | 215 ms |
+//! | KMS answers after the request timeout (1 s) | transport: timed out, retryable | 2 | 0 | 227 ms | 0/200 | 480 ms |
+//! | slow body (4 pieces, 400 ms apart) | transport: timed out, retryable | 2 | 0 | 391 ms | 0/200 | 268 ms |
+//! | 502 with an HTML body (proxy) | invalid answer (HTTP 502), retryable | 2 | 0 | 183 ms | 0/200 | 50 ms |
+//! | oversized body (2 MiB, cap 1 MiB) | invalid answer (HTTP 200) | 1 | 0 | 391 ms | 0/200 | 213 ms |
+//! | throttling storm (every request 429) | `Rejected.Throttling` | 2 | 0 | 200 ms | 0/200 | 235 ms |
+//! | malformed SecretData | `SecretError` (SecretData rejected) | 1 | 1 | 580 ms | 0/200 | 463 ms |
+//! | KMS hands out an already expired key | `SecretError::Expired` (not served) | 1 | 0 | 233 ms | 0/200 | 455 ms |
 //! | TLS handshake fails (untrusted server certificate) | transport: TLS failed, retryable | 0 | — | — | — | — |
 //! | connection refused | transport: connection failed, retryable | 0 (nothing listens) | — | — | — | — |
 //! | the KMS client panics | a failed attempt naming the endpoint, never "closed" | 1 | — | — | — | — |

@@ -49,8 +49,8 @@ fn config_for(kms: &LocalKms) -> Config {
     config.http.retry.base_delay = Duration::from_millis(20);
     config.http.retry.max_delay = Duration::from_millis(50);
     config.refresh.jitter = Duration::ZERO;
-    config.refresh.retry_base = Duration::from_millis(50);
-    config.refresh.retry_max = Duration::from_millis(200);
+    config.refresh.retry_base = Duration::from_millis(500);
+    config.refresh.retry_max = Duration::from_secs(1);
     config
 }
 
@@ -191,10 +191,11 @@ fn check(row: &Row) {
         row.fault
     );
     assert!(row.cold_requests >= 1, "{}", row.fault);
-    // The shared backoff: 20 more cold reads right after the failure cost at most one more
-    // round of requests (a retry may fall due during them), not 20.
+    // The shared backoff: 20 more cold reads right after the failure cost at most the retries
+    // that fall due meanwhile (full jitter can make one due at once; 2 attempts each), never
+    // one round per read.
     assert!(
-        row.requests_after_more_cold_reads - row.cold_requests <= 2,
+        row.requests_after_more_cold_reads - row.cold_requests <= 4,
         "{}: {} extra KMS requests for 20 reads",
         row.fault,
         row.requests_after_more_cold_reads - row.cold_requests
