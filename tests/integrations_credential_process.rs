@@ -803,8 +803,11 @@ const { Config } = require('@alicloud/credentials');
             stderr.contains("error retrieving credentials from credentialsURI result"),
             "{stderr}"
         );
-        // The served document reached the client (the refusal is about its content).
+        // The served document reached the client (the refusal is about its content), and the
+        // client's error message quotes all of it, the secret included.
         assert!(stderr.contains(r#""SecurityToken":"""#), "{stderr}");
+        let pair = setup.kms.current_access_key(SECRET);
+        assert!(stderr.contains(&pair.access_key_secret), "{stderr}");
         endpoint.shutdown().await;
     }
 
