@@ -9,7 +9,9 @@
 //! * [Using the key](#using-the-key): the provider, errors, the
 //!   [`ProvideAccessKey`](crate::ProvideAccessKey) trait and the
 //!   [`AccessKeyProvider`](crate::AccessKeyProvider) handle, [`with_access_key`](crate::with_access_key),
-//!   RPC signing, adapters per cargo feature, the local credentials endpoint for other languages.
+//!   RPC signing, adapters per cargo feature, the local credentials endpoint and
+//!   `credential-process` (CLI profile `External`) for other languages, and
+//!   [which official client works with which](#which-official-client-works-with-which-output).
 //! * [How the provider works](#how-the-provider-works): cache, refresh schedule, stale-if-error,
 //!   forced refresh, failover and hedging, observability.
 //! * [Talking to KMS](#talking-to-kms): the KMS instance API and the shared gateway on the wire,
@@ -583,9 +585,19 @@
 //! The official Alibaba Cloud credential libraries read credentials from the URL in
 //! `ALIBABA_CLOUD_CREDENTIALS_URI`. The `aliyun-managed-credentials` binary (cargo feature `cli`,
 //! opt-in) serves managed keys in that format from the provider's cache. **Only the Python client
-//! was verified against it** (`alibabacloud-credentials` 1.0.12, see below); Java, Go and Node.js
-//! were not run here. Expect Node.js not to work: by its source, `@alicloud/credentials` 2.4.7's
-//! credentials-URI client requires a non-empty `SecurityToken`, and a managed RAM-user key has none.
+//! was verified against it** (`alibabacloud-credentials` 1.0.12, see below), and **at this commit it
+//! fails** (next paragraph); Java and Go were not run here. Node.js does not work (verified with
+//! `@alicloud/credentials` 2.4.7): its credentials-URI client requires a non-empty `SecurityToken`,
+//! and a managed RAM-user key has none. Node.js gets the key through
+//! [`credential-process`](#every-other-language-without-a-server-credential-process) instead.
+//!
+//! **Broken with Python at this commit** (found 2026-11-29 while verifying the table
+//! [below](#which-official-client-works-with-which-output)): `alibabacloud-credentials` 1.0.12 sends
+//! `host: 127.0.0.1` **without the port**, and the DNS-rebinding check (a `Host` must name the
+//! address *and port* connected to) answers `421 Misdirected Request`; the opt-in test
+//! `integrations_endpoint official_python_client_reads_the_endpoint` fails with
+//! `http_code=421`. The verification below predates that check. Until the check accepts a
+//! port-less `Host` naming the connected address, Python apps should use `credential-process`.
 //!
 //! ```sh
 //! cargo install aliyun-managed-credentials --features cli
@@ -668,9 +680,10 @@
 //! # Ok(()) }
 //! ```
 //!
-//! **Verified with the official Python package** (`alibabacloud-credentials` 1.0.12, Python 3.11):
-//! by hand in a venv (LocalKms example → `serve` → `Client().get_credential()` through
-//! `ALIBABA_CLOUD_CREDENTIALS_URI`: managed id and secret, `provider_name` `default/credential_uri`;
+//! **Verified with the official Python package** (`alibabacloud-credentials` 1.0.12, Python 3.11),
+//! before the `Host` check described above: by hand in a venv (LocalKms example → `serve` →
+//! `Client().get_credential()` through `ALIBABA_CLOUD_CREDENTIALS_URI`: managed id and secret,
+//! `provider_name` `default/credential_uri`;
 //! 1000 cached `get_credential()` calls 10.6 ms) and in an opt-in test:
 //!
 //! ```sh
@@ -691,6 +704,165 @@
 //!   non-empty, so requests are signed as plain AccessKey requests. Checked only for Python; Java, Go
 //!   and Node.js were not run here. reqsign's own credentials-URI provider rejects an empty token —
 //!   Rust apps should use the `reqsign` adapter instead.
+//!
+//! ## Every other language, without a server: `credential-process`
+//!
+//! The official credential libraries for Python, Node.js and Go, and the `aliyun` CLI, can run a
+//! command to get credentials: a profile of mode `External` in `~/.aliyun/config.json` whose
+//! `process_command` prints a JSON document. `aliyun-managed-credentials credential-process` is such
+//! a command (cargo feature `cli`): it reads the properties file, fetches the managed AccessKey once,
+//! prints it and exits. No server, no port, no token; nothing runs between calls.
+//!
+//! ```sh
+//! aliyun-managed-credentials credential-process \
+//!     --config /etc/kms/managed_credentials_providers.properties --secret acs/ram/user/app
+//! # {"mode":"AK","access_key_id":"LTAI…","access_key_secret":"…","expiration":"2026-11-29T15:41:07Z"}
+//! ```
+//!
+//! Options: `--config FILE` and `--secret NAME` as for `get` (without `--secret`, the file's
+//! `secret_names` must name exactly one secret), `--min-validity SECS` (default 600, at least 240),
+//! `--max-validity SECS` (default 3600), `--timeout SECS` (default 50). The document is the one line
+//! on stdout (from a buffer zeroized afterwards); **the binary writes the key nowhere else**, reads no
+//! stdin, and logs only errors to stderr unless `RUST_LOG` says otherwise (the `aliyun` CLI shows the
+//! command's stderr on the terminal). Exit 0 with the document; exit 1 with one line
+//! `aliyun-managed-credentials: error: …` on stderr (KMS error, missing secret, bad configuration,
+//! `--timeout` reached), never containing secret material; exit 2 for usage errors. The clients
+//! report a failure as, for Python, `failed to execute external command: exit status 1\nstderr:
+//! aliyun-managed-credentials: error: could not get the managed AccessKey of 'acs/ram/user/app': …`.
+//!
+//! ### The `config.json` profile
+//!
+//! One profile serves all four consumers. `process_command` is split like a POSIX shell would
+//! (quotes, backslashes) but **run without a shell**: no `$VARIABLES`, no `~`, no globs, no pipes; use
+//! absolute paths. `region_id` is for the CLI and the SDK clients that need a region; the credential
+//! libraries ignore it.
+//!
+//! ```json
+//! {
+//!     "current": "managed",
+//!     "profiles": [
+//!         {
+//!             "name": "managed",
+//!             "mode": "External",
+//!             "process_command": "/usr/local/bin/aliyun-managed-credentials credential-process --config /etc/kms/managed_credentials_providers.properties --secret acs/ram/user/app",
+//!             "region_id": "cn-hangzhou"
+//!         }
+//!     ],
+//!     "meta_path": ""
+//! }
+//! ```
+//!
+//! | consumer | file | profile used | how the app asks | when the command runs | checked |
+//! | --- | --- | --- | --- | --- | --- |
+//! | Python `alibabacloud-credentials` | `$HOME/.aliyun/config.json` | `ALIBABA_CLOUD_PROFILE`, else `current` | `Client()` (default chain) or `CLIProfileCredentialsProvider(profile_name='managed')` | first call, then at `expiration − 180 s` | **run** (1.0.12, opt-in test): managed key, provider `default/cli_profile/external`, one run for two calls |
+//! | Node.js `@alicloud/credentials` | `$HOME/.aliyun/config.json` (`os.homedir()`) | `ALIBABA_CLOUD_PROFILE`, else `current` | `new Credential()` (default chain) | first call, then at `expiration − 180 s` | **run** (2.4.7, opt-in test): managed key, provider `default/cli_profile`, one run for two calls |
+//! | Go `credentials-go` | `$HOME/.aliyun/config.json` | `ALIBABA_CLOUD_PROFILE`, else `current` | `credentials.NewCredential(nil)` (default chain) | first call, then at `expiration − 180 s` | not run; from its source. **v1.4.12 splits `process_command` on whitespace only** (quotes stay literal): no spaces or quotes in the paths |
+//! | `aliyun` CLI | `~/.aliyun/config.json` | `--profile managed`, else `current` | `aliyun --profile managed ecs DescribeRegions` | once per CLI invocation (`expiration` ignored) | not run; from its source. Needs `mode` in the output (printed). `ALIBABA_CLOUD_DISABLE_EXTERNAL_PROCESS=true` turns External off |
+//!
+//! Python 1.0.12 and Node.js 2.4.7 do not read `ALIBABA_CLOUD_CONFIG_FILE` (checked in their
+//! sources; Go not checked): the file is always `$HOME/.aliyun/config.json`, so point `HOME`
+//! elsewhere to use another one. In the default chains, environment AccessKeys (`ALIBABA_CLOUD_ACCESS_KEY_ID`) and a
+//! complete OIDC environment come **before** the profile; `ALIBABA_CLOUD_CLI_PROFILE_DISABLED=true`
+//! skips it.
+//!
+//! ### Caveat: the clients write the key into `config.json` in plain text
+//!
+//! **After every run of the command, the official Python, Node.js and Go libraries copy the
+//! AccessKeyId and the AccessKeySecret it printed into the External profile of
+//! `~/.aliyun/config.json`, unencrypted** (fields `access_key_id`, `access_key_secret`, `sts_token`,
+//! `sts_expiration`). They never read those fields back for an External profile (the command runs
+//! again anyway), and there is no option to turn the write-back off. Verified: after the opt-in
+//! tests' Python 1.0.12 and Node 2.4.7 runs, `config.json` holds the managed secret in clear (file
+//! mode 0600 kept); Go does the same by its source; the `aliyun` CLI was not checked. This binary
+//! writes nothing, but using it through `config.json` leaves the managed key on disk exactly like a
+//! static AccessKey — readable by anyone who can read that file, copied into backups and images, and
+//! still there after the key is rotated. If that is not acceptable:
+//!
+//! * keep `~/.aliyun/` owned by the application user with mode 0700 and `config.json` 0600 (the
+//!   libraries keep the file's mode), and never bake a used `config.json` into an image;
+//! * give the application its own `HOME` on a tmpfs, so the copy dies with the machine;
+//! * or hand the key over without a file: the [credentials endpoint](#every-other-language-the-local-credentials-endpoint)
+//!   (nothing written by the clients; but see its Python status above, and Node.js refuses it), or
+//!   this crate in-process.
+//!
+//! ### `expiration`
+//!
+//! The clients cache the result until `expiration − 180 s` and then run the command again; without
+//! `expiration` they would run it on **every** credential request. `expiration` is the
+//! [`AccessKeyProvider`](crate::AccessKeyProvider) expiry policy with `before_rotation` on: the
+//! provider's next refresh, **never after the secret's `NextRotationDate`**, clamped to
+//! `[now + 10 min, now + 1 h]`, and **never after the key's `ExpireTimestamp`**. Printed as
+//! `YYYY-MM-DDThh:mm:ssZ` in UTC, the one form all four accept (Python's `strptime` rejects `.000Z`
+//! and `+08:00`; captured). So:
+//!
+//! * normally (rotation days away) the clients run the command once an hour;
+//! * with a rotation more than 10 min ahead, `expiration` is at most the rotation, so they come back
+//!   at least 180 s before it;
+//! * within 10 min of a rotation the 10 min floor wins (otherwise they would run the command on every
+//!   call): a client may keep the old key up to 7 min past `NextRotationDate`. After a rotation the old
+//!   key is `ACSPrevious` (LocalKms keeps it valid until `revoke_previous`; whether real KMS disables it
+//!   at once was not checked);
+//! * a key whose `ExpireTimestamp` is less than 180 s away is printed with that `expiration` and a
+//!   warning on stderr: the clients then run the command on each call until KMS returns a new key.
+//!
+//! `--min-validity` below 240 s is refused (the clients would re-run at once); `--max-validity`
+//! bounds how long a client keeps a key after an early, forced rotation. `--timeout` (default 50 s)
+//! ends a fetch that KMS does not answer, so the client shows our error instead of killing the
+//! command at its own 60 s limit.
+//!
+//! ### Run time
+//!
+//! Release build, the binary against the LocalKms example (release) on loopback, the shared 2-vCPU
+//! build VM (other builds running); one run = process start, properties file, ClientKey (PKCS#12)
+//! decryption, TLS handshake, one signed `GetSecretValue`, print:
+//!
+//! ```sh
+//! cargo build --release --features cli,test-util --bin aliyun-managed-credentials --example local_kms
+//! target/release/examples/local_kms --dir /tmp/lk &
+//! hyperfine -N --warmup 3 --runs 20 --export-json /tmp/cp.json \
+//!     'target/release/aliyun-managed-credentials credential-process --config /tmp/lk/managed_credentials_providers.properties --secret acs/ram/user/app'
+//! ```
+//!
+//! Three runs of 20 (2026-11-29, `hyperfine -N --warmup 3 --runs 20`):
+//!
+//! | run | mean | median | p95 | min – max |
+//! | --- | --- | --- | --- | --- |
+//! | 1 | 7.3 ms | 7.7 ms | 8.2 ms | 5.1 – 9.5 ms |
+//! | 2 | 7.3 ms | 7.9 ms | 9.6 ms | 4.8 – 9.9 ms |
+//! | 3 | 9.0 ms | 8.4 ms | 13.3 ms | 5.4 – 14.4 ms |
+//!
+//! Of that, starting the process alone (`aliyun-managed-credentials --help`) is 1.9 ms. As a consumer
+//! sees it, Python `alibabacloud-credentials` 1.0.12 (`ExternalCredentialsProvider.get_credentials()`
+//! on a fresh provider: spawn, run, parse; 20 runs after 3 warm-ups): mean 11.2 ms, median 11.3 ms,
+//! p95 13.8 ms. Before LocalKms set `TCP_NODELAY` on its connections, about one run in three stalled
+//! ~42 ms (Nagle on the emulator's answer against the client's delayed ACK): mean 16.6 – 27.8 ms,
+//! p95 50.7 – 57.3 ms over three runs of 20. How a real KMS instance behaves there was not measured.
+//!
+//! A real KMS instance adds its network round trips (TCP, TLS, the request). Since the clients run the command once per `expiration − 180 s` (about once an hour),
+//! this is paid hourly, not per API call; the `aliyun` CLI pays it once per invocation.
+//!
+//! Checked in `tests/integrations_credential_process.rs` (the binary against LocalKms: document shape
+//! and date format against the captured contract, expiration bounds, errors, one KMS request) and,
+//! opt-in, with the official clients:
+//!
+//! ```sh
+//! python3 -m venv /tmp/v && /tmp/v/bin/pip install alibabacloud-credentials
+//! mkdir /tmp/n && (cd /tmp/n && npm install @alicloud/credentials)
+//! ALIYUN_MC_TEST_PYTHON=/tmp/v/bin/python ALIYUN_MC_TEST_NODE=/tmp/n \
+//!     cargo test --features test-util,cli --test integrations_credential_process official
+//! ```
+//!
+//! ## Which official client works with which output
+//!
+//! "Run" means exercised here against LocalKms (opt-in tests above); everything else is unverified.
+//!
+//! | official client | endpoint (`serve`, `ALIBABA_CLOUD_CREDENTIALS_URI`) | External (`credential-process`) |
+//! | --- | --- | --- |
+//! | Python `alibabacloud-credentials` 1.0.12 | **fails at this commit** (run: `421`, the client sends `Host` without the port); worked before the `Host` check (run earlier with 1.0.12) | **works** (run) |
+//! | Node.js `@alicloud/credentials` 2.4.7 | **fails** (run: requires a non-empty `SecurityToken`; its error message quotes the whole served document, secret included) | **works** (run) |
+//! | Go `credentials-go` | not run | not run (supported by its source; v1.4.12: no spaces or quotes in `process_command` paths) |
+//! | `aliyun` CLI | not run | not run (supported by its source) |
+//! | Java `credentials-java` | not run | not checked |
 //!
 //! # How the provider works
 //!
@@ -1412,8 +1584,8 @@
 //! cargo test --all-features --lib -- cache secret
 //! cargo test --all-features --test provider
 //!
-//! # integrations: retry helper, adapters, credentials endpoint
-//! cargo test --all-features --test integrations_retry --test integrations_reqsign --test integrations_adapters --test integrations_endpoint
+//! # integrations: retry helper, adapters, credentials endpoint, credential-process (16 tests, ~3 s debug)
+//! cargo test --all-features --test integrations_retry --test integrations_reqsign --test integrations_adapters --test integrations_endpoint --test integrations_credential_process
 //! cargo test --all-features --lib integrations
 //!
 //! # LocalKms itself (12 tests, ~3 s debug) and its unit tests (PKCS#12 profile, store, faults)

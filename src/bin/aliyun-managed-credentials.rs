@@ -1,11 +1,14 @@
 //! `aliyun-managed-credentials`: serve managed AccessKeys to apps in any language through the
-//! `ALIBABA_CLOUD_CREDENTIALS_URI` protocol of the official credential libraries, or print one.
+//! `ALIBABA_CLOUD_CREDENTIALS_URI` protocol of the official credential libraries, or print one
+//! (credentials-URI JSON, or the JSON of a CLI-profile `External` `process_command`).
 //!
 //! ```text
 //! aliyun-managed-credentials serve [--config FILE] [--secret NAME]... [--listen ADDR]
 //!     [--allow-non-loopback] [--token-file FILE] [--url-file FILE]
 //!     [--min-validity SECS] [--max-validity SECS]
 //! aliyun-managed-credentials get [--config FILE] [--secret NAME]
+//! aliyun-managed-credentials credential-process [--config FILE] [--secret NAME]
+//!     [--min-validity SECS] [--max-validity SECS] [--timeout SECS]
 //! ```
 //!
 //! Argument parsing uses `pico-args` (tiny, no dependencies) rather than clap, to keep the
@@ -21,6 +24,9 @@ use aliyun_managed_credentials::integrations::endpoint::{CredentialsEndpoint, En
 use aliyun_managed_credentials::ManagedCredentialsProvider;
 use zeroize::Zeroizing;
 
+// `credential-process`: in a directory of its own, so Cargo does not take it for a binary.
+#[path = "aliyun-managed-credentials/credential_process.rs"]
+mod credential_process;
 // Owner-only, atomic, symlink-refusing writes; shared with LocalKms, not public API.
 #[path = "../private_file.rs"]
 mod private_file;
@@ -31,6 +37,9 @@ aliyun-managed-credentials: managed Alibaba Cloud AccessKeys (KMS Secrets Manage
 USAGE:
   aliyun-managed-credentials serve [OPTIONS]   serve keys at a local ALIBABA_CLOUD_CREDENTIALS_URI
   aliyun-managed-credentials get   [OPTIONS]   print one key as credentials-URI JSON
+  aliyun-managed-credentials credential-process [OPTIONS]
+                                              print one key as the JSON of a CLI-profile
+                                              External process_command (~/.aliyun/config.json)
 
 OPTIONS:
   --config FILE          managed_credentials_providers.properties (default: $ALIYUN_MANAGED_CREDENTIALS_FILE,
@@ -41,12 +50,19 @@ OPTIONS:
   --token-file FILE      read the URL token from FILE (>= 32 chars of A-Za-z0-9-_), for a stable URL
   --url-file FILE        write the credentials URL to FILE instead of printing it (replaced atomically,
                          mode 0600; a symbolic link is refused)
-  --min-validity SECS    shortest Expiration handed out (default 1200)
+  --min-validity SECS    shortest Expiration handed out (default 1200; credential-process: 600,
+                         at least 240)
   --max-validity SECS    longest Expiration handed out (default 3600)
+  --timeout SECS         credential-process only: give up after SECS (default 50; the official
+                         clients kill the command after 60 s)
   -h, --help             this help
 
 Set the printed URL (or the content of --url-file) as ALIBABA_CLOUD_CREDENTIALS_URI in the app's
 environment. The URL carries the access token: treat it like a password.
+
+credential-process prints one JSON line (mode AK, access_key_id, access_key_secret, expiration)
+and exits: the process_command of an External profile. The official Python, Node.js and Go
+clients then write the key back into ~/.aliyun/config.json IN PLAIN TEXT (see the manual).
 ";
 
 struct Options {
@@ -58,6 +74,7 @@ struct Options {
     url_file: Option<PathBuf>,
     min_validity: Option<u64>,
     max_validity: Option<u64>,
+    timeout: Option<u64>,
 }
 
 fn parse(mut args: pico_args::Arguments) -> Result<Options, String> {
@@ -74,6 +91,7 @@ fn parse(mut args: pico_args::Arguments) -> Result<Options, String> {
         max_validity: args
             .opt_value_from_str("--max-validity")
             .map_err(arg_error)?,
+        timeout: args.opt_value_from_str("--timeout").map_err(arg_error)?,
     };
     let rest = args.finish();
     if !rest.is_empty() {
@@ -93,7 +111,6 @@ fn arg_error(e: pico_args::Error) -> String {
 }
 
 fn main() -> ExitCode {
-    tracing_init();
     let mut args = pico_args::Arguments::from_env();
     if args.contains(["-h", "--help"]) {
         print!("{USAGE}");
@@ -117,6 +134,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if command == "credential-process" {
+        return credential_process_main(&opts);
+    }
+    if opts.timeout.is_some() {
+        eprintln!("error: --timeout applies to credential-process only\n\n{USAGE}");
+        return ExitCode::from(2);
+    }
+    tracing_init(tracing_subscriber::filter::LevelFilter::INFO);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -132,7 +157,7 @@ fn main() -> ExitCode {
         "serve" => runtime.block_on(serve(opts)),
         "get" => runtime.block_on(get(opts)),
         other => {
-            eprintln!("error: unknown command '{other}' (expected serve or get)\n\n{USAGE}");
+            eprintln!("error: unknown command '{other}' (expected serve, get or credential-process)\n\n{USAGE}");
             return ExitCode::from(2);
         }
     };
@@ -145,9 +170,58 @@ fn main() -> ExitCode {
     }
 }
 
-fn tracing_init() {
+/// `credential-process`: a single-threaded runtime (one fetch, nothing in the background), logs
+/// at `error` unless `RUST_LOG` says otherwise (the `aliyun` CLI shows the command's stderr on
+/// the terminal, and a failure is reported once, as the final error line), exit 2 for usage
+/// errors, 1 for everything else.
+fn credential_process_main(opts: &Options) -> ExitCode {
+    tracing_init(tracing_subscriber::filter::LevelFilter::ERROR);
+    let unused = [
+        ("--listen", opts.listen.is_some()),
+        ("--allow-non-loopback", opts.allow_non_loopback),
+        ("--token-file", opts.token_file.is_some()),
+        ("--url-file", opts.url_file.is_some()),
+    ];
+    if let Some((flag, _)) = unused.iter().find(|(_, given)| *given) {
+        eprintln!("error: {flag} does not apply to credential-process\n\n{USAGE}");
+        return ExitCode::from(2);
+    }
+    let request = credential_process::Request {
+        config: opts.config.as_deref(),
+        secrets: &opts.secrets,
+        min_validity: opts.min_validity,
+        max_validity: opts.max_validity,
+        timeout: opts.timeout,
+    };
+    if let Err(e) = credential_process::check_usage(&request) {
+        eprintln!("error: {e}\n\n{USAGE}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("aliyun-managed-credentials: error: could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(credential_process::run(request)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // The consumers show this text after "failed to execute external command": name
+            // ourselves, since they do not name the command.
+            eprintln!("aliyun-managed-credentials: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn tracing_init(default: tracing_subscriber::filter::LevelFilter) {
     // Logs go to stderr; stdout is reserved for the URL or the --url-file path (serve) or the
-    // JSON (get). Level from RUST_LOG as a plain level (error|warn|info|debug|trace), default info.
+    // JSON (get, credential-process). Level from RUST_LOG as a plain level
+    // (error|warn|info|debug|trace), default `default`.
     let level = std::env::var("RUST_LOG")
         .ok()
         .and_then(|v| {
@@ -155,7 +229,7 @@ fn tracing_init() {
                 .parse::<tracing_subscriber::filter::LevelFilter>()
                 .ok()
         })
-        .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
+        .unwrap_or(default);
     let _ = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
