@@ -591,13 +591,10 @@
 //! and a managed RAM-user key has none. Node.js gets the key through
 //! [`credential-process`](#every-other-language-without-a-server-credential-process) instead.
 //!
-//! **Broken with Python at this commit** (found 2026-11-29 while verifying the table
-//! [below](#which-official-client-works-with-which-output)): `alibabacloud-credentials` 1.0.12 sends
-//! `host: 127.0.0.1` **without the port**, and the DNS-rebinding check (a `Host` must name the
-//! address *and port* connected to) answers `421 Misdirected Request`; the opt-in test
-//! `integrations_endpoint official_python_client_reads_the_endpoint` fails with
-//! `http_code=421`. The verification below predates that check. Until the check accepts a
-//! port-less `Host` naming the connected address, Python apps should use `credential-process`.
+//! `alibabacloud-credentials` 1.0.12 sends `Host: 127.0.0.1` **without the port**; the
+//! DNS-rebinding check accepts a `Host` without a port when its name is the address connected to
+//! (a rebound page would send its own name). Re-verified with the opt-in test
+//! `integrations_endpoint official_python_client_reads_the_endpoint` after the `Host` check.
 //!
 //! ```sh
 //! cargo install aliyun-managed-credentials --features cli
@@ -636,8 +633,8 @@
 //!   256-bit random token (printed once, or only written to `--url-file`; compared in constant
 //!   time); anything else is a bare 404, including the ECS metadata paths. Only the secrets named
 //!   at start are served.
-//! * **DNS rebinding**: the `Host` header must be the address connected to (`127.0.0.1:PORT`) or
-//!   `localhost:PORT` on loopback, else `421` (checked before the token). With
+//! * **DNS rebinding**: the `Host` header must be the address connected to (`127.0.0.1[:PORT]`)
+//!   or `localhost[:PORT]` on loopback, else `421` (checked before the token). With
 //!   `--allow-non-loopback`, clients must use the IP address, not a DNS name.
 //! * **Methods**: `GET` and `HEAD` only (`HEAD`: headers, no body); others get `405` with
 //!   `Allow: GET, HEAD`.
@@ -858,7 +855,7 @@
 //!
 //! | official client | endpoint (`serve`, `ALIBABA_CLOUD_CREDENTIALS_URI`) | External (`credential-process`) |
 //! | --- | --- | --- |
-//! | Python `alibabacloud-credentials` 1.0.12 | **fails at this commit** (run: `421`, the client sends `Host` without the port); worked before the `Host` check (run earlier with 1.0.12) | **works** (run) |
+//! | Python `alibabacloud-credentials` 1.0.12 | **works** (run, with the `Host` check) | **works** (run) |
 //! | Node.js `@alicloud/credentials` 2.4.7 | **fails** (run: requires a non-empty `SecurityToken`; its error message quotes the whole served document, secret included) | **works** (run) |
 //! | Go `credentials-go` | not run | not run (supported by its source; v1.4.12: no spaces or quotes in `process_command` paths) |
 //! | `aliyun` CLI | not run | not run (supported by its source) |

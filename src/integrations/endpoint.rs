@@ -7,8 +7,9 @@
 //! request forgery that can reach `127.0.0.1` still cannot guess its way to a key. Only the
 //! secrets named at start are served. Before the token is even looked at:
 //! * **DNS rebinding**: the `Host` header (and the authority of an absolute-form target) must
-//!   name the address the client connected to (`127.0.0.1:{port}`), or `localhost:{port}` on a
-//!   loopback address; anything else, a missing or repeated `Host` included, is answered
+//!   name the address the client connected to (`127.0.0.1:{port}`, the port may be left out as
+//!   the official Python client does), or `localhost[:{port}]` on a loopback address; anything
+//!   else, a missing or repeated `Host` included, is answered
 //!   `421 Misdirected Request`. A web page whose name was rebound to `127.0.0.1` therefore gets
 //!   nothing. (With a non-loopback listen address, clients must use the IP address, not a DNS
 //!   name.)
@@ -490,7 +491,7 @@ async fn handle(state: &State, local: SocketAddr, req: Request<Incoming>) -> Res
 
 /// The request names this endpoint: exactly one `Host` header, and it (and the authority of an
 /// absolute-form target, if any) is the address the client connected to, or `localhost` with
-/// that port when it is a loopback address. The port may be left out only when it is 80.
+/// that port when it is a loopback address. The port may be left out (some HTTP clients do).
 fn host_allowed<B>(req: &Request<B>, local: SocketAddr) -> bool {
     if let Some(authority) = req.uri().authority() {
         if !authority_names(authority.as_str(), local) {
@@ -526,7 +527,10 @@ fn authority_names(authority: &str, local: SocketAddr) -> bool {
         Some(p) => {
             !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse() == Ok(local.port())
         }
-        None => local.port() == 80,
+        // Without a port the name alone must match. The official Python client sends
+        // `Host: 127.0.0.1` for `http://127.0.0.1:{port}/...`; a rebound page would send its
+        // own name, never this address.
+        None => true,
     };
     let local_ip = local.ip().to_canonical();
     let host_ok = match host.parse::<std::net::IpAddr>() {
@@ -759,6 +763,9 @@ mod tests {
             ("127.0.0.1", port80),
             ("127.0.0.1:80", port80),
             ("localhost", port80),
+            // What the official Python client sends (no port).
+            ("127.0.0.1", v4),
+            ("localhost", v4),
         ] {
             assert!(authority_names(authority, local), "{authority} for {local}");
         }
@@ -768,7 +775,7 @@ mod tests {
             ("127.0.0.1:4101", v4),
             ("127.0.0.1:+4100", v4),
             ("127.0.0.1:", v4),
-            ("127.0.0.1", v4),
+            ("attacker.example", v4),
             ("[127.0.0.1]:4100", v4),
             ("::1:4100", v6),
             ("[::1]4100", v6),
