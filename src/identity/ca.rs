@@ -129,7 +129,7 @@ impl CaBundle {
 
     /// One warning per certificate that is expired, not yet valid, or within 180 days of expiry.
     /// Only a warning: TLS verification then fails with its own precise error.
-    fn log_validity(&self, now: SystemTime) {
+    pub(crate) fn log_validity(&self, now: SystemTime) {
         let file = self.path.display().to_string();
         for info in &self.infos {
             if log_not_yet_valid("CA certificate", &info.subject, &file, info.not_before, now) {

@@ -25,6 +25,9 @@
 mod access_point;
 mod ecs_metadata;
 mod faults;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod gateway_api;
 mod instance_api;
 #[cfg(test)]

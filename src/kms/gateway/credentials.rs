@@ -234,14 +234,15 @@ fn non_empty_secret(value: &SecretString, key: &str) -> Result<SecretString, Kms
 }
 
 /// Temporary credentials as returned by STS or the metadata service.
-struct Temporary {
+pub(crate) struct Temporary {
     access_key_id: String,
     access_key_secret: SecretString,
     security_token: SecretString,
     expiration: SystemTime,
 }
 
-struct Cached {
+/// Temporary credentials ready to sign with, and when to replace them.
+pub(crate) struct Cached {
     credential: Arc<SigningKey>,
     /// When to fetch new credentials (monotonic clock, so paused-time tests work and wall-clock
     /// jumps after the fetch do not matter).
@@ -305,7 +306,11 @@ impl Refresher {
 
 /// Converts fetched credentials into a cache entry: refresh `REFRESH_MARGIN` before expiry, but
 /// not before half their remaining lifetime.
-fn cache(temporary: Temporary, now: Instant, source: String) -> Result<Cached, KmsError> {
+pub(crate) fn cache(
+    temporary: Temporary,
+    now: Instant,
+    source: String,
+) -> Result<Cached, KmsError> {
     let lifetime = temporary
         .expiration
         .duration_since(SystemTime::now())
@@ -407,6 +412,34 @@ impl CredentialsJson {
     }
 }
 
+/// The `Credentials` of a 2xx STS `AssumeRole` body. `invalid` builds the error naming the
+/// endpoint and role. A function of the body alone so that it can be fuzzed.
+pub(crate) fn parse_assume_role_answer(
+    body: &[u8],
+    invalid: impl Fn(String) -> KmsError,
+) -> Result<Temporary, KmsError> {
+    let parsed: AssumeRoleJson = serde_json::from_slice(body)
+        .map_err(|e| invalid(format!("the answer is not JSON ({})", e.classify_text())))?;
+    parsed
+        .credentials
+        .ok_or_else(|| invalid("the answer has no Credentials".into()))?
+        .into_temporary(invalid)
+}
+
+/// The credentials of a 2xx ECS metadata `security-credentials/<role>` body (`Code` must be
+/// `Success` when present). A function of the body alone so that it can be fuzzed.
+pub(crate) fn parse_metadata_answer(
+    body: &[u8],
+    invalid: impl Fn(String) -> KmsError,
+) -> Result<Temporary, KmsError> {
+    let parsed: CredentialsJson = serde_json::from_slice(body)
+        .map_err(|e| invalid(format!("the answer is not JSON ({})", e.classify_text())))?;
+    if let Some(code) = parsed.code.as_deref().filter(|c| *c != "Success") {
+        return Err(invalid(format!("Code is '{code}', not 'Success'")));
+    }
+    parsed.into_temporary(invalid)
+}
+
 /// STS `AssumeRole` over RPC signature v1 (HMAC-SHA1 with the caller AccessKey).
 struct AssumeRole {
     client: reqwest::Client,
@@ -470,12 +503,7 @@ impl AssumeRole {
         if !(200..300).contains(&answer.status) {
             return Err(self.refused(&answer));
         }
-        let parsed: AssumeRoleJson = serde_json::from_slice(&answer.body)
-            .map_err(|e| invalid(format!("the answer is not JSON ({})", e.classify_text())))?;
-        parsed
-            .credentials
-            .ok_or_else(|| invalid("the answer has no Credentials".into()))?
-            .into_temporary(invalid)
+        parse_assume_role_answer(&answer.body, invalid)
     }
 
     fn refused(&self, answer: &Answer) -> KmsError {
@@ -532,12 +560,7 @@ impl EcsMetadata {
                 answer.status
             )));
         }
-        let parsed: CredentialsJson = serde_json::from_slice(&answer.body)
-            .map_err(|e| invalid(format!("the answer is not JSON ({})", e.classify_text())))?;
-        if let Some(code) = parsed.code.as_deref().filter(|c| *c != "Success") {
-            return Err(invalid(format!("Code is '{code}', not 'Success'")));
-        }
-        parsed.into_temporary(invalid)
+        parse_metadata_answer(&answer.body, invalid)
     }
 
     /// IMDSv2 session token; `None` (use IMDSv1) when the token endpoint fails.

@@ -8,7 +8,7 @@
 
 mod client;
 pub(crate) mod proto;
-mod response;
+pub(crate) mod response;
 pub(crate) mod signing;
 #[cfg(test)]
 mod tests;
