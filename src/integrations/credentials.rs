@@ -171,6 +171,9 @@ pub struct AccessKeyProvider {
     provider: ManagedCredentialsProvider,
     name: Arc<str>,
     expiry: ExpiryPolicy,
+    /// The key last handed to object_store, converted once (shared by clones).
+    #[cfg(feature = "object-store")]
+    aws: Arc<super::object_store::AwsCredentialMemo>,
 }
 
 impl fmt::Debug for AccessKeyProvider {
@@ -184,13 +187,16 @@ impl fmt::Debug for AccessKeyProvider {
 
 impl ManagedCredentialsProvider {
     /// A handle bound to the RAM-credential secret `name`, implementing [`ProvideAccessKey`]
-    /// (and, behind cargo features, the credential traits of reqsign, ossify and rusty-oss).
+    /// (and, behind cargo features, the credential traits of reqsign, ossify, rusty-oss and
+    /// object_store).
     /// Cheap: no I/O until the first key is needed.
     pub fn access_key_provider(&self, name: impl Into<String>) -> AccessKeyProvider {
         AccessKeyProvider {
             provider: self.clone(),
             name: Arc::from(name.into()),
             expiry: ExpiryPolicy::default(),
+            #[cfg(feature = "object-store")]
+            aws: Arc::default(),
         }
     }
 }
@@ -216,6 +222,12 @@ impl AccessKeyProvider {
     /// (push-style consumers such as `rusty-oss`'s `RotatingCredentials`).
     pub async fn subscribe(&self) -> Result<watch::Receiver<Arc<AccessKey>>> {
         self.provider.subscribe(&self.name).await
+    }
+
+    /// The object_store adapter's converted-credential memo.
+    #[cfg(feature = "object-store")]
+    pub(super) fn aws_memo(&self) -> &super::object_store::AwsCredentialMemo {
+        &self.aws
     }
 
     /// The provider's next scheduled refresh of this secret, if one is scheduled.
