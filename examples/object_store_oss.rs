@@ -37,14 +37,14 @@ fn oss_store(
         // Every request asks the provider, which answers from the shared cache (no I/O on a
         // hit) and follows rotations; object_store keeps no copy between requests.
         .with_credentials(Arc::new(provider.access_key_provider(secret_name)))
-        // Payload signing: object_store 0.13 never sends `aws-chunked` / STREAMING-* bodies (OSS
-        // rejects those). With signed payloads (the default, kept explicit here) it hashes each
-        // PUT / part body up front and signs `x-amz-content-sha256: <hex sha256>`, a plain
-        // SigV4 request. `with_unsigned_payload(true)` would send `UNSIGNED-PAYLOAD` instead
-        // (saves one SHA-256 pass over the body); not chosen because signed payloads are the
-        // form checked in our tests. No `with_checksum_algorithm`: it adds
-        // `x-amz-checksum-sha256` headers that OSS's S3 compatibility is not documented to
-        // verify, so it would only cost a header.
+        // Payload signing. OSS rejects `aws-chunked` uploads; object_store 0.13 does not send
+        // them (read in its 0.13.2 source): with signed payloads (the default, kept explicit
+        // here) it hashes each PUT / part body up front and signs
+        // `x-amz-content-sha256: <hex sha256>`, a plain SigV4 request with a Content-Length.
+        // `with_unsigned_payload(true)` would send `UNSIGNED-PAYLOAD` instead (saves one SHA-256
+        // pass over the body); not chosen because signed payloads are what our test ran. No
+        // `with_checksum_algorithm`: it only adds `x-amz-checksum-sha256` headers, which we have
+        // not checked against OSS, and the signed payload hash already covers the body.
         .with_unsigned_payload(false)
         .build()
 }

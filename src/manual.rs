@@ -609,10 +609,12 @@
 //! # Ok(()) }
 //! ```
 //!
-//! object_store 0.13 sends no `aws-chunked` bodies (which OSS rejects): with signed payloads (the
-//! default) it hashes each PUT / part body and signs `x-amz-content-sha256`. `examples/object_store_oss.rs`
-//! keeps that default and also shows DataFusion registration and a Polars sketch; it compiles but
-//! was **not run against OSS** here.
+//! OSS rejects `aws-chunked` uploads; object_store 0.13 sends none (read in its 0.13.2 source):
+//! with signed payloads (the default) it hashes each PUT / part body and signs
+//! `x-amz-content-sha256`. `examples/object_store_oss.rs` keeps that default and also shows
+//! DataFusion registration and a Polars sketch; it compiles but was **not run against OSS** here.
+//! TLS: object_store 0.13's HTTP client (reqwest 0.12, rustls + ring) trusts the OS root store
+//! (object_store also offers a `tls-webpki-roots` feature for compiled-in roots; not tried here).
 //!
 //! **A rejected key.** object_store has no hook to report a credential the service refused. A 403
 //! surfaces as `object_store::Error::PermissionDenied` whose message carries the S3 XML body; read
@@ -631,6 +633,8 @@
 //!   every request succeeds, the tail is signed with the new key only.
 //! * after rotation + revocation of the old key: 403 `InvalidAccessKeyId`; `report_rejected`
 //!   returns the new key and the next PUT/GET succeed; `with_access_key` does report + one replay.
+//! * the right AccessKeyId with a wrong secret gets 403 `SignatureDoesNotMatch`: the server
+//!   really recomputes the signature.
 //! * virtual-hosted style: `Host: my-bucket.s3.oss-test.localhost:PORT` (resolved to 127.0.0.1 by
 //!   the test's HTTP client), bucket read from the host by s3s, signature verified, across a
 //!   rotation. The other tests use path style on `127.0.0.1` with object_store's default client.
