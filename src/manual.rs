@@ -512,6 +512,7 @@
 //! | `reqsign` | `reqsign-core` 3.3.2 (`>=3.3.1, <3.4`), `reqsign-aliyun-oss` 3.2.0 (`>=3.1.5, <3.3`); Rust ≥ 1.86 | `impl reqsign_core::ProvideCredential<Credential = reqsign_aliyun_oss::Credential> for AccessKeyProvider` |
 //! | `ossify` | `ossify` 0.4.2 (`>=0.4.2, <0.5`, built with `rustls-no-provider`); Rust ≥ 1.88 | `impl ossify::credentials::CredentialsProvider for AccessKeyProvider` (expiration set) |
 //! | `rusty-oss` | `rusty-oss` 0.2.1 (`>=0.2.1, <0.3`) | `integrations::rusty_oss::rotating_credentials(&creds)` → `Arc<RotatingCredentials>` kept current by a task |
+//! | `object-store` | `object_store` 0.13.2 (`>=0.13.2, <0.14`, feature `aws`: ring + rustls, no aws-lc); the line DataFusion 55 uses | `impl object_store::CredentialProvider<Credential = AwsCredential> for AccessKeyProvider` (`AmazonS3` against OSS's S3-compatible API) |
 //! | (always) | — | `creds.subscribe()` → `watch::Receiver<Arc<AccessKey>>` for any push-style consumer |
 //!
 //! Tested: `tests/integrations_reqsign.rs` checks the OSS V1 signature against the secret LocalKms
@@ -519,6 +520,9 @@
 //! `tests/integrations_adapters.rs` does the same for ossify (managed key, expiration from the
 //! policy, new key after a rotation) and rusty-oss (the `RotatingCredentials` receive each new key;
 //! the push task ends when the provider closes).
+//!
+//! `tests/integrations_object_store.rs` runs `AmazonS3` against a real S3 server on 127.0.0.1 (see
+//! "object_store / DataFusion" below).
 //!
 //! Secrets handed to third-party crates live in their `String`s, which they do not zeroize.
 //!
@@ -579,6 +583,66 @@
 //! # let _ = rotating;
 //! # Ok(()) }
 //! ```
+//!
+//! ### object_store / DataFusion
+//!
+//! `AmazonS3` asks its credential provider on **every** request and keeps nothing, so no
+//! synthetic expiry is involved: each request is signed with the key the shared cache holds at
+//! that moment (from memory; the `AwsCredential` is built once per key). OSS's S3-compatible API
+//! (`https://s3.oss-{region}.aliyuncs.com`) takes SigV4 with the RAM AccessKey and only
+//! virtual-hosted style. With a custom endpoint, object_store expects the endpoint to **name the
+//! bucket** when virtual-hosted style is on:
+//!
+//! ```no_run
+//! # #[cfg(feature = "object-store")]
+//! # fn demo(provider: aliyun_managed_credentials::ManagedCredentialsProvider) -> object_store::Result<()> {
+//! use std::sync::Arc;
+//! use object_store::aws::AmazonS3Builder;
+//!
+//! let store = AmazonS3Builder::new()
+//!     .with_endpoint("https://my-bucket.s3.oss-cn-hangzhou.aliyuncs.com") // bucket included
+//!     .with_virtual_hosted_style_request(true)
+//!     .with_region("cn-hangzhou")
+//!     .with_bucket_name("my-bucket")
+//!     .with_credentials(Arc::new(provider.access_key_provider("acs/ram/user/app")))
+//!     .build()?;
+//! // DataFusion: ctx.register_object_store(&Url::parse("s3://my-bucket")?, Arc::new(store));
+//! # let _ = store;
+//! # Ok(()) }
+//! ```
+//!
+//! OSS rejects `aws-chunked` uploads; object_store 0.13 sends none (read in its 0.13.2 source):
+//! with signed payloads (the default) it hashes each PUT / part body and signs
+//! `x-amz-content-sha256`. `examples/object_store_oss.rs` keeps that default and also shows
+//! DataFusion registration and a Polars sketch; it compiles but was **not run against OSS** here.
+//! TLS: object_store 0.13's HTTP client (reqwest 0.12, rustls + ring) trusts the OS root store
+//! (object_store also offers a `tls-webpki-roots` feature for compiled-in roots; not tried here).
+//!
+//! **A rejected key.** object_store has no hook to report a credential the service refused. A 403
+//! surfaces as `object_store::Error::PermissionDenied` whose message carries the S3 XML body; read
+//! `<Code>` from it and run the call through [`with_access_key`](crate::with_access_key), which
+//! calls [`report_rejected`](crate::ProvideAccessKey::report_rejected) (`InvalidAccessKeyId` is
+//! among the default `rejected_key_error_codes`) and replays the call once when a different key
+//! is current; the store reads that key from the same cache. The function is shown on
+//! `AccessKeyProvider`'s `CredentialProvider` impl. A `HEAD` 403 has no body, so no code.
+//!
+//! Tested in `tests/integrations_object_store.rs`, against `s3s` 0.14.1 (an S3 server library:
+//! routing, XML, its own SigV4 verification) over `s3s-fs` 0.14.1, whose auth answers the secret of
+//! an AccessKeyId only while LocalKms considers the key valid:
+//! * PUT then GET signed with the managed key; after a rotation (old key still valid) and a
+//!   refresh, PUT/GET carry the new AccessKeyId; no failed request; 8 requests, 2 KMS fetches.
+//! * four concurrent PUT/GET loops while the provider picks a rotation up on its own schedule:
+//!   every request succeeds, the tail is signed with the new key only.
+//! * after rotation + revocation of the old key: 403 `InvalidAccessKeyId`; `report_rejected`
+//!   returns the new key and the next PUT/GET succeed; `with_access_key` does report + one replay.
+//! * the right AccessKeyId with a wrong secret gets 403 `SignatureDoesNotMatch`: the server
+//!   really recomputes the signature.
+//! * virtual-hosted style: `Host: my-bucket.s3.oss-test.localhost:PORT` (resolved to 127.0.0.1 by
+//!   the test's HTTP client), bucket read from the host by s3s, signature verified, across a
+//!   rotation. The other tests use path style on `127.0.0.1` with object_store's default client.
+//!
+//! Not tested: OSS itself, multipart uploads, presigned URLs (`AmazonS3::signed_url` signs with
+//! the key current at that moment; a URL dies with its key).
 //!
 //! ## Every other language: the local credentials endpoint
 //!

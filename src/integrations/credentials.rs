@@ -173,6 +173,9 @@ pub struct AccessKeyProvider {
     /// The secret's cache slot, held so a read skips the name lookup.
     slot: Arc<crate::cache::Slot>,
     expiry: ExpiryPolicy,
+    /// The key last handed to object_store, converted once (shared by clones).
+    #[cfg(feature = "object-store")]
+    aws: Arc<super::object_store::AwsCredentialMemo>,
 }
 
 impl fmt::Debug for AccessKeyProvider {
@@ -186,7 +189,8 @@ impl fmt::Debug for AccessKeyProvider {
 
 impl ManagedCredentialsProvider {
     /// A handle bound to the RAM-credential secret `name`, implementing [`ProvideAccessKey`]
-    /// (and, behind cargo features, the credential traits of reqsign, ossify and rusty-oss).
+    /// (and, behind cargo features, the credential traits of reqsign, ossify, rusty-oss and
+    /// object_store).
     /// Cheap: no I/O until the first key is needed.
     pub fn access_key_provider(&self, name: impl Into<String>) -> AccessKeyProvider {
         let name: Arc<str> = Arc::from(name.into());
@@ -195,6 +199,8 @@ impl ManagedCredentialsProvider {
             provider: self.clone(),
             name,
             expiry: ExpiryPolicy::default(),
+            #[cfg(feature = "object-store")]
+            aws: Arc::default(),
         }
     }
 }
@@ -230,6 +236,12 @@ impl AccessKeyProvider {
     /// (push-style consumers such as `rusty-oss`'s `RotatingCredentials`).
     pub async fn subscribe(&self) -> Result<watch::Receiver<Arc<AccessKey>>> {
         self.provider.subscribe(&self.name).await
+    }
+
+    /// The object_store adapter's converted-credential memo.
+    #[cfg(feature = "object-store")]
+    pub(super) fn aws_memo(&self) -> &super::object_store::AwsCredentialMemo {
+        &self.aws
     }
 
     /// The provider's next scheduled refresh of this secret, if one is scheduled.

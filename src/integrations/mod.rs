@@ -4,7 +4,8 @@
 //! holds what sits behind a cargo feature and needs a name of its own: the local credentials
 //! endpoint for other languages and the `rusty-oss` push adapter. The other adapters are trait
 //! impls on [`AccessKeyProvider`](crate::AccessKeyProvider) (listed on its page): `reqsign`
-//! (`ProvideCredential`) and `ossify` (`CredentialsProvider`).
+//! (`ProvideCredential`), `ossify` (`CredentialsProvider`) and `object-store`
+//! (`object_store::CredentialProvider` for `AmazonS3`).
 
 pub(crate) mod credentials;
 pub(crate) mod retry;
@@ -15,6 +16,8 @@ pub(crate) mod rpc;
 pub mod endpoint;
 // Adapters that only implement a third-party trait for `AccessKeyProvider` are private
 // modules: the impls show on `AccessKeyProvider`'s page, nothing else is public.
+#[cfg(feature = "object-store")]
+mod object_store;
 #[cfg(feature = "ossify")]
 mod ossify;
 #[cfg(feature = "reqsign")]
