@@ -61,6 +61,14 @@ impl Error {
             .is_some_and(|code| SECRET_NOT_FOUND_CODES.contains(&code))
     }
 
+    /// Whether KMS refused because the Alibaba Cloud account is overdue (`Forbidden.InDebt`,
+    /// `Forbidden.InDebtOverdue`): nothing in the application can fix it, the account must be
+    /// topped up. The provider keeps serving a cached key that is still valid and retries only
+    /// at its longest backoff (`refresh_retry_max_ms`) meanwhile; alert an operator on this.
+    pub fn is_account_in_debt(&self) -> bool {
+        matches!(self, Error::Kms(e) if e.is_account_in_debt())
+    }
+
     /// Whether the setup is wrong and no retry will help: the configuration (file, key, line
     /// named in the message), a ClientKey, password or CA file, or a secret that is not a RAM
     /// credential.

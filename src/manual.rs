@@ -377,6 +377,7 @@
 //!     Err(e) if e.is_configuration() => return Err(e), // config or identity: fix the setup
 //!     Err(e) if e.is_secret_not_found() => tracing::warn!("no such secret: {e}"),
 //!     Err(e) if e.is_closed() => tracing::warn!("provider closed"),
+//!     Err(e) if e.is_account_in_debt() => tracing::error!("account overdue, page someone: {e}"),
 //!     Err(e) => tracing::warn!("{e} (KMS code {:?}, retryable: {})", e.code(), e.is_retryable()),
 //! }
 //! # Ok(()) }
@@ -384,8 +385,15 @@
 //!
 //! See [`Error::is_retryable`](crate::Error::is_retryable), [`Error::code`](crate::Error::code),
 //! [`Error::is_secret_not_found`](crate::Error::is_secret_not_found),
-//! [`Error::is_configuration`](crate::Error::is_configuration) and
+//! [`Error::is_configuration`](crate::Error::is_configuration),
+//! [`Error::is_account_in_debt`](crate::Error::is_account_in_debt) and
 //! [`Error::is_closed`](crate::Error::is_closed).
+//!
+//! An overdue Alibaba Cloud account (`Forbidden.InDebt`, `Forbidden.InDebtOverdue`) makes KMS refuse
+//! every call until the account is topped up. The provider logs it at `ERROR` with that advice,
+//! keeps serving a cached key while it is valid, and retries only every `refresh_retry_max_ms`
+//! (5 min by default) from the first refusal on, instead of its usual exponential backoff that
+//! starts at one second: no retry can help, and a fleet of pods should not hammer KMS meanwhile.
 //!
 //! ## The credentials trait and handle
 //!

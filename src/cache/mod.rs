@@ -610,7 +610,20 @@ impl Cache {
         if matches!(error, FetchError::Closed) {
             return;
         }
-        let delay = schedule::retry_delay(&self.refresh, schedule.failures, &mut rand::rng());
+        let in_debt = matches!(error, FetchError::Kms(e) if e.is_account_in_debt());
+        let delay = if in_debt {
+            // Retrying sooner cannot help: only a top-up of the account can.
+            tracing::error!(
+                secret = %slot.name,
+                code = error.code(),
+                retry_in_ms = self.refresh.retry_max.as_millis() as u64,
+                "KMS refuses every call because the Alibaba Cloud account is overdue; top it up. \
+                 Backing off to the longest retry delay (refresh_retry_max_ms)"
+            );
+            self.refresh.retry_max
+        } else {
+            schedule::retry_delay(&self.refresh, schedule.failures, &mut rand::rng())
+        };
         let retry_at = schedule::later(now, delay);
         let usable = slot.current.load().as_ref().is_some_and(|s| s.is_usable());
         schedule.backoff = (!usable).then(|| (error.clone(), retry_at));

@@ -378,6 +378,41 @@ async fn cold_fetch_error_is_returned_with_its_code() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_overdue_account_is_reported_distinctly_and_backs_off_for_long() {
+    let kms = ScriptedKms::new("a");
+    let expire = t0() + Duration::from_secs(8 * 3600);
+    kms.set(None, Some(expire));
+    let p = provider_with(vec![kms.clone()], refresh()).await;
+    p.get_access_key(NAME).await.unwrap();
+    kms.fail_always(Some(Step::Fail("Forbidden.InDebt")));
+    // The scheduled refresh at 6 h fails; the cached key is still served.
+    sleep(6 * 3600 + 1).await;
+    let first = kms.requests();
+    assert_eq!(first, 2, "one request, no quick retries");
+    assert_eq!(
+        p.get_access_key(NAME).await.unwrap().access_key_id(),
+        ak_id(1)
+    );
+    // Each retry waits the longest backoff (refresh_retry_max_ms, 5 min), from the first
+    // failure on: in one hour, 12 requests at most (a transient error makes ~30).
+    sleep(3600).await;
+    let in_an_hour = kms.requests() - first;
+    assert!((11..=12).contains(&in_an_hour), "{in_an_hour} requests");
+    // Past expiry the caller gets an error that says what it is.
+    sleep(3600).await;
+    let err = p.get_access_key(NAME).await.unwrap_err();
+    assert!(err.is_account_in_debt(), "{err}");
+    assert!(!err.is_retryable() && !err.is_configuration());
+    kms.fail_always(Some(Step::Fail("Forbidden.InDebtOverdue")));
+    p.refresh_now(NAME).await.unwrap_err();
+    assert!(p.get_access_key(NAME).await.unwrap_err().is_account_in_debt());
+    // Other refusals are not mistaken for it.
+    kms.fail_always(Some(Step::Fail("Forbidden.NoPermission")));
+    let other = p.refresh_now(NAME).await.unwrap_err();
+    assert!(!other.is_account_in_debt(), "{other}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn readers_share_the_backoff_instead_of_storming_kms() {
     let kms = ScriptedKms::new("a");
     kms.fail_always(Some(Step::Fail("Forbidden.NoPermission")));

@@ -157,7 +157,18 @@ pub(crate) const RETRYABLE_CODES: &[&str] = &[
     "InternalFailure",
 ];
 
+/// Account-level answers: the Alibaba Cloud account is overdue, and KMS refuses every call
+/// until it is topped up. No retry, endpoint or key change helps, so the cache backs off for
+/// its longest delay (`refresh_retry_max_ms`) instead of its usual schedule.
+pub(crate) const ACCOUNT_IN_DEBT_CODES: &[&str] = &["Forbidden.InDebt", "Forbidden.InDebtOverdue"];
+
 impl KmsError {
+    /// Whether KMS refused because the account is overdue ([`ACCOUNT_IN_DEBT_CODES`]).
+    pub(crate) fn is_account_in_debt(&self) -> bool {
+        self.code()
+            .is_some_and(|code| ACCOUNT_IN_DEBT_CODES.contains(&code))
+    }
+
     /// The service error code, if KMS answered with one.
     pub(crate) fn code(&self) -> Option<&str> {
         match self {
