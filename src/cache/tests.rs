@@ -405,7 +405,11 @@ async fn an_overdue_account_is_reported_distinctly_and_backs_off_for_long() {
     assert!(!err.is_retryable() && !err.is_configuration());
     kms.fail_always(Some(Step::Fail("Forbidden.InDebtOverdue")));
     p.refresh_now(NAME).await.unwrap_err();
-    assert!(p.get_access_key(NAME).await.unwrap_err().is_account_in_debt());
+    assert!(p
+        .get_access_key(NAME)
+        .await
+        .unwrap_err()
+        .is_account_in_debt());
     // Other refusals are not mistaken for it.
     kms.fail_always(Some(Step::Fail("Forbidden.NoPermission")));
     let other = p.refresh_now(NAME).await.unwrap_err();
@@ -923,4 +927,59 @@ async fn the_handle_lends_the_cached_key_without_a_lookup_or_a_clone() {
     );
     p.close().await;
     assert!(handle.with_cached(|_| ()).unwrap().unwrap_err().is_closed());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_thread_memo_never_mixes_secrets_or_providers_and_follows_each_new_version() {
+    // Two providers with the same secret name and different keys, and more secrets than the
+    // memo has entries, read in turn on one thread: every read must be its own slot's current
+    // key, also right after a rotation that this thread's memo has not seen.
+    let kms_a = ScriptedKms::new("a");
+    let kms_b = ScriptedKms::new("b");
+    kms_b.rotate(None);
+    kms_b.rotate(None); // b serves version 3
+    let a = provider_with(vec![kms_a.clone()], refresh()).await;
+    let b = provider_with(vec![kms_b.clone()], refresh()).await;
+    let names: Vec<String> = (0..6).map(|i| format!("acs/ram/user/app-{i}")).collect();
+    for name in &names {
+        a.get_access_key(name).await.unwrap();
+        b.get_access_key(name).await.unwrap();
+    }
+    let handles: Vec<_> = names
+        .iter()
+        .flat_map(|n| {
+            [
+                (a.access_key_provider(n), true),
+                (b.access_key_provider(n), false),
+            ]
+        })
+        .collect();
+    for round in 0..3 {
+        for (handle, of_a) in &handles {
+            let expected = if *of_a { ak_id(1 + round) } else { ak_id(3) };
+            assert_eq!(handle.cached().unwrap().unwrap().access_key_id(), expected);
+        }
+        for name in &names {
+            let by_name = a.cached_access_key(name).unwrap().unwrap();
+            assert_eq!(by_name.access_key_id(), ak_id(1 + round));
+        }
+        // The lending read may read the cache again inside its closure.
+        let (outer, inner) = handles[0]
+            .0
+            .with_cached(|k| {
+                let inner = handles[0].0.cached().unwrap().unwrap();
+                (
+                    k.access_key_id().to_owned(),
+                    inner.access_key_id().to_owned(),
+                )
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(outer, inner);
+        // Rotate `a`: the next read on this thread must see the new version at once.
+        kms_a.rotate(None);
+        for name in &names {
+            a.refresh_now(name).await.unwrap();
+        }
+    }
 }
