@@ -933,15 +933,15 @@ fn restart_cache_dir_is_off_by_default_and_resolves_against_the_file() {
 
 #[test]
 fn restart_cache_dir_needs_an_identity_with_a_long_lived_secret() {
-    let sts = format!("credentials_type=sts_token\ncredentials_access_key_id=STS.1\ncredentials_access_secret=s\ncredentials_security_token=tok\n{GW}restart_cache_dir=rc\n");
+    let sts = format!("credentials_type=sts_token\ncredentials_access_key_id=STS.1\ncredentials_access_secret=s\ncredentials_security_token=sts-token-value-x1\n{GW}restart_cache_dir=rc\n");
     let (e, msg) = err(&sts);
     assert!(matches!(e, ConfigError::InvalidValue { .. }), "{e:?}");
     assert!(
-        msg.starts_with("test.properties, line 5, key `restart_cache_dir`: cannot be used with credentials_type `sts_token`"),
+        msg.starts_with("test.properties, line 6, key `restart_cache_dir`: cannot be used with credentials_type `sts_token`"),
         "{msg}"
     );
     assert!(msg.contains("remove restart_cache_dir"), "{msg}");
-    assert!(!msg.contains("tok"), "{msg}");
+    assert!(!msg.contains("sts-token-value-x1"), "{msg}");
     let (_, msg) = err(&format!(
         "credentials_type=ecs_ram_role\n{GW}restart_cache_dir=rc\n"
     ));
