@@ -280,6 +280,9 @@ fn a_saved_key_past_max_staleness_is_not_served() {
     );
 }
 
+/// What a case does to the cache directory before the restart.
+type Prepare<'a> = Box<dyn Fn() + 'a>;
+
 #[test]
 fn untrustworthy_files_are_ignored_with_a_warning_naming_file_and_reason() {
     run(async {
@@ -316,7 +319,7 @@ fn untrustworthy_files_are_ignored_with_a_warning_naming_file_and_reason() {
         tampered[last] ^= 0x40;
         let mut version_2 = genuine.clone();
         version_2[5] = 2;
-        let cases: Vec<(&str, Box<dyn Fn()>)> = vec![
+        let cases: Vec<(&str, Prepare)> = vec![
             (
                 "it does not authenticate",
                 Box::new(|| plant(&path, &tampered)),
