@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use aliyun_managed_credentials::config::{Config, ConfigBuilder, HttpConfig, RefreshConfig};
-use aliyun_managed_credentials::testing::{AccessPoint, Fault, LocalKms};
+use aliyun_managed_credentials::testing::{AccessPoint, Fault, LocalKms, RamCredentialOptions};
 use aliyun_managed_credentials::{Clock, ManagedCredentialsProvider};
 use log_capture::capture_logs;
 
@@ -410,4 +410,83 @@ fn a_directory_other_users_can_enter_is_refused_and_nothing_is_written() {
         dir.display()
     );
     assert!(logs.contains(&expected), "{expected}\n{logs}");
+}
+
+#[test]
+fn an_answer_from_kms_rules_the_file_out_even_if_kms_goes_away_later() {
+    run(async {
+        let kms = LocalKms::start().await.unwrap();
+        let ap = kms.issue_access_point(&["acs/ram/user/*"]);
+        kms.put_ram_credential(NAME);
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("restart");
+        let config = config(&ap, &dir, None);
+        let p = provider(config.clone(), None).await;
+        p.get_access_key(NAME).await.unwrap();
+        wait_for_files(&dir, 1, None).await;
+        p.close().await;
+
+        // After the restart KMS answers "no permission" (not retryable), then goes away.
+        kms.push_fault(Fault::Error {
+            http_status: 403,
+            code: "Forbidden.NoPermission".into(),
+            message: "This operation is forbidden by permission system.".into(),
+        });
+        let p = provider(config, None).await;
+        let err = p.get_access_key(NAME).await.unwrap_err();
+        assert_eq!(err.code(), Some("Forbidden.NoPermission"), "{err}");
+        kms.set_fault_always(Some(Fault::DropConnection));
+        let err = p.refresh_now(NAME).await.unwrap_err();
+        assert!(err.is_retryable(), "{err}");
+        assert!(
+            p.cached_access_key(NAME).is_none(),
+            "the saved key was not brought back"
+        );
+        p.close().await;
+        kms.shutdown().await;
+    });
+}
+
+#[test]
+fn a_saved_key_past_its_own_expire_timestamp_is_not_served() {
+    let ((), logs) = run(async {
+        let kms = LocalKms::start().await.unwrap();
+        let ap = kms.issue_access_point(&["acs/ram/user/*"]);
+        let t0 = SystemTime::now();
+        let hour = Duration::from_secs(3600);
+        let saved = kms.put_ram_credential_with(
+            NAME,
+            RamCredentialOptions {
+                expire: Some(t0 + hour),
+                ..RamCredentialOptions::default()
+            },
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("restart");
+        // No max_staleness: the key's own expiry is the only bound.
+        let config = config(&ap, &dir, None);
+        let p = provider(config.clone(), Some(SetClock::at(t0))).await;
+        p.get_access_key(NAME).await.unwrap();
+        wait_for_files(&dir, 1, None).await;
+        p.close().await;
+
+        kms.set_fault_always(Some(Fault::DropConnection));
+        let p = provider(config.clone(), Some(SetClock::at(t0 + hour / 2))).await;
+        let restored = p.get_access_key(NAME).await.unwrap();
+        assert_eq!(restored.access_key_id(), saved.access_key_id);
+        assert!(restored.expire_time().is_some());
+        p.close().await;
+        let p = provider(
+            config,
+            Some(SetClock::at(t0 + hour + Duration::from_secs(1))),
+        )
+        .await;
+        assert!(p.get_access_key(NAME).await.is_err());
+        p.close().await;
+        kms.shutdown().await;
+    });
+    assert!(
+        logs.contains("ignored: the value it holds stopped being servable at"),
+        "{logs}"
+    );
 }

@@ -571,11 +571,15 @@ impl Cache {
     /// time); the caller installs it and schedules the retry as for any failed refresh.
     fn restore(&self, slot: &Slot, error: &FetchError, now: SystemTime) -> Option<Arc<Snapshot>> {
         let restart = self.restart.as_ref()?;
-        if !matches!(error, FetchError::Kms(e) if e.is_retryable()) || slot.current.load().is_some()
+        // Only the secret's first failure in this process may consult the file: a fetch that
+        // got an answer from KMS (even "no permission") rules it out for good.
+        if slot.current.load().is_some()
+            || !restart.first_failure(&slot.name)
+            || !matches!(error, FetchError::Kms(e) if e.is_retryable())
         {
             return None;
         }
-        let restored = restart.take_restored(&slot.name)?;
+        let restored = restart.read_restored(&slot.name)?;
         let path = restart.path_of(&slot.name);
         let snapshot = match self.build_snapshot(&restored.value, restored.fetched_at) {
             Ok(snapshot) if snapshot.usable_until > now => snapshot,

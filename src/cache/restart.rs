@@ -575,17 +575,28 @@ impl RestartCache {
         }
     }
 
+    /// True the first time it is called for `secret_name`, false after: the file is only ever
+    /// considered for a secret's first failed fetch.
+    pub(crate) fn first_failure(&self, secret_name: &str) -> bool {
+        match self.consulted.lock() {
+            Ok(mut g) => g.insert(secret_name.into()),
+            Err(poisoned) => poisoned.into_inner().insert(secret_name.into()),
+        }
+    }
+
+    #[cfg(test)]
     /// The value saved for `secret_name`, the first time this is asked for that name (later
     /// calls return `None`). A file that is missing is logged at debug level; one that cannot
     /// be used, as a warning naming it and why.
     pub(crate) fn take_restored(&self, secret_name: &str) -> Option<Restored> {
-        let first = match self.consulted.lock() {
-            Ok(mut g) => g.insert(secret_name.into()),
-            Err(poisoned) => poisoned.into_inner().insert(secret_name.into()),
-        };
-        if !first {
+        if !self.first_failure(secret_name) {
             return None;
         }
+        self.read_restored(secret_name)
+    }
+
+    /// Reads the file of `secret_name`, logging why it is not used.
+    pub(crate) fn read_restored(&self, secret_name: &str) -> Option<Restored> {
         let path = self.path_of(secret_name);
         match self.read(&path, secret_name) {
             Ok(Some(restored)) => Some(restored),
