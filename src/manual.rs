@@ -1754,6 +1754,11 @@
 //! cargo test --all-features --test integrations_retry --test integrations_reqsign --test integrations_adapters --test integrations_endpoint --test integrations_credential_process
 //! cargo test --all-features --lib integrations
 //!
+//! # restart cache: file format, key derivation, bad files and directories, proptests (14 tests,
+//! # ~1.5 s debug); restarts against LocalKms with KMS down (6 tests, ~2.5 s debug)
+//! cargo test --features test-util --lib cache::restart
+//! cargo test --features test-util --test restart_cache
+//!
 //! # LocalKms itself (12 tests, ~3 s debug) and its unit tests (PKCS#12 profile, store, faults)
 //! cargo test --features test-util --lib testing
 //!
