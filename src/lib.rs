@@ -80,8 +80,8 @@ mod kms;
 pub mod manual;
 mod provider;
 mod secret;
-// Owner-only atomic file writes (LocalKms secrets; the binary includes it with #[path]).
-#[cfg(feature = "test-util")]
+// Owner-only atomic file writes (restart cache, LocalKms secrets; the binary includes it with
+// #[path]).
 mod private_file;
 
 pub mod blocking;

@@ -235,6 +235,7 @@
 //! | `forced_refresh_period_ms` | one forced refresh token per period | ms, > 0 | 600000 (10 min) |
 //! | `prefetch_fail_fast` | fail start-up when a `secret_names` prefetch fails | `true`/`false` | `false` |
 //! | `hedge_delay_ms` | delay before a hedged request goes to the next endpoint | ms | 2000 |
+//! | `restart_cache_dir` | directory of the opt-in encrypted restart cache (see [Restart cache](#restart-cache-opt-in)); relative to the file's directory | path | absent: off |
 //!
 //! Booleans are `true`/`false` in any case; numbers are plain decimal integers.
 //!
@@ -1052,6 +1053,100 @@
 //!   and time left (loaded from the configuration's ClientKey and CA files), the preferred endpoint
 //!   and whether everything is healthy.
 //!
+//! # Restart cache (opt-in)
+//!
+//! The provider keeps secrets in memory. A process that restarts while KMS cannot be reached (a
+//! network partition, a KMS incident, a pod rescheduled during an outage) therefore starts with
+//! no AccessKey, where the official v1 secrets-manager clients would read their file cache. Set
+//! `restart_cache_dir` (or [`ConfigBuilder::with_restart_cache_dir`](crate::ConfigBuilder::with_restart_cache_dir))
+//! to keep the last good value of each secret on disk, encrypted, for exactly that case:
+//!
+//! ```properties
+//! # relative to this file's directory; created with mode 700 if missing
+//! restart_cache_dir=/var/cache/my-app/kms
+//! ```
+//!
+//! ```
+//! # fn demo() -> Result<(), aliyun_managed_credentials::ConfigError> {
+//! use aliyun_managed_credentials::ConfigBuilder;
+//!
+//! let config = ConfigBuilder::new()
+//!     .with_access_key("LTAI5tExampleId", "example-secret")
+//!     .add_gateway_region("cn-hangzhou")
+//!     .with_restart_cache_dir("/var/cache/my-app/kms")
+//!     .build()?;
+//! assert!(config.restart_cache_dir.is_some());
+//! # Ok(()) }
+//! # demo().unwrap();
+//! ```
+//!
+//! **What it does.**
+//!
+//! * After every successful fetch the value is written to one file per secret in that directory:
+//!   atomically (a temporary file renamed over the old one), mode 600, never through a symbolic
+//!   link, on a blocking thread so no reader waits for the disk. A failed write is a warning; the
+//!   value is still served from memory.
+//! * The file is read only when a secret's **first** fetch in this process fails with a retryable
+//!   error (connection, TLS, timeout, throttling, 5xx). KMS answers such as "secret not found" or
+//!   "no permission" never bring back a saved value. The value is served only within the memory
+//!   cache's bounds: until the key's `ExpireTimestamp`, else until its original fetch time plus
+//!   `max_staleness_ms` if that is set (without either, like the memory cache, for as long as
+//!   KMS stays down). Meanwhile the fetch retries with backoff (`refresh_retry_base_ms`,
+//!   `refresh_retry_max_ms`); its first success replaces the restored value and rewrites the
+//!   file. `health()` reports the restored secret as stale until then.
+//! * Files that are symbolic links, not regular files, readable or writable by other users,
+//!   truncated, modified, written for another secret or by another identity, of another format
+//!   version or past their bounds are ignored with a warning that names the file and the reason
+//!   (e.g. `restart cache file /var/cache/my-app/kms/3f…amcrc for secret 'acs/ram/user/app'
+//!   ignored: it was written under another KMS identity`); they never make anything fail. A
+//!   directory that is a symbolic link, not a directory or open to other users (`chmod 700` it)
+//!   turns the cache off with a warning; the provider then works from memory only.
+//!
+//! **How it is protected.** Each file is sealed with AES-256-GCM (`ring`) under a key derived
+//! with HKDF-SHA256 from secret material of the KMS identity in the configuration: the RSA
+//! PKCS#1 v1.5 / SHA-256 signature the first KMS instance's ClientKey makes over a fixed label
+//! (deterministic, and only the private key can make it), or, for shared-gateway identities
+//! without an instance, the ClientKey in the same way, or the AccessKey secret
+//! (`credentials_type` `ak`, `token`, and the caller's secret for `ram_role`). The secret name,
+//! the identity (its kind and key id) and the format version are authenticated with the
+//! ciphertext, so a file copied from another secret or from another application does not open.
+//! File names are a hash of identity and secret name. Identities without a long-lived secret
+//! (`sts_token`, `ecs_ram_role`, and custom clients only) cannot derive a key that survives a
+//! restart: configuring `restart_cache_dir` with them is a [`ConfigError`](crate::ConfigError)
+//! naming the key. Changing the ClientKey (or the order of the instances) changes the key:
+//! old files are then ignored with a warning and replaced by the next successful fetch.
+//!
+//! **Threat model.**
+//!
+//! * *An attacker with the disk (a copied volume, a backup, a stolen snapshot) but not the
+//!   identity* gains nothing about the secrets: the files are AES-256-GCM ciphertext under a key
+//!   only the ClientKey's private key (or the AccessKey secret) can derive. They learn that the
+//!   application caches secrets, how many, roughly how large each value is and when each was
+//!   last written (file sizes and times), and the identity and secret-name hashes (which confirm a
+//!   guessed key id or secret name). They can delete or roll back files (replace one with an
+//!   older file of the same secret and identity): the provider would then serve that older key
+//!   after a restart during an outage, but never past its own bounds. Set `max_staleness_ms` if
+//!   an old key must not be served after a given age.
+//! * *An attacker with the disk and the identity file* (the ClientKey and its password, or the
+//!   AccessKey) can decrypt every file. That is what the identity gives them anyway (they can call
+//!   KMS themselves and get the current key), plus the old keys the files hold, for whatever
+//!   lifetime those keys still have before they are rotated and deleted. Keep the cache directory
+//!   on a volume with the same protection as the identity file, and not on one that is backed up
+//!   more widely.
+//! * *Root on the host* (or anyone who can read this process's memory or files as its user) gains
+//!   everything: they can read the identity file and the keys in memory regardless of this cache.
+//!   The cache adds nothing to protect against them and takes nothing away.
+//!
+//! **Why it is off by default.** It writes AccessKeys to disk, where they outlive the process and
+//! can end up in backups and snapshots, and it lets a restarted process serve a key KMS may have
+//! rotated meanwhile. Both are the right trade for a fleet that must survive restarts during a
+//! KMS outage; neither should be chosen for you. Without it the provider never writes a secret to
+//! disk.
+//!
+//! **Limits.** `ring`'s key objects are not zeroized when dropped (the derivation input, the
+//! plaintext buffers and the file buffers are). The directory's owner is not checked (only its
+//! mode). Files of secrets no longer used are not deleted; remove them with the directory.
+//!
 //! # Talking to KMS
 //!
 //! Two backends, both behind the same [`KmsClient`](crate::KmsClient) trait: the **KMS instance
@@ -1666,6 +1761,11 @@
 //! # integrations: retry helper, adapters, credentials endpoint, credential-process (16 tests, ~3 s debug)
 //! cargo test --all-features --test integrations_retry --test integrations_reqsign --test integrations_adapters --test integrations_endpoint --test integrations_credential_process
 //! cargo test --all-features --lib integrations
+//!
+//! # restart cache: file format, key derivation, bad files and directories, proptests (14 tests,
+//! # ~1.5 s debug); restarts against LocalKms with KMS down (6 tests, ~2.5 s debug)
+//! cargo test --features test-util --lib cache::restart
+//! cargo test --features test-util --test restart_cache
 //!
 //! # LocalKms itself (12 tests, ~3 s debug) and its unit tests (PKCS#12 profile, store, faults)
 //! cargo test --features test-util --lib testing

@@ -3,8 +3,9 @@
 //! target), so a reader sees the old or the new content and never a half-written or
 //! world-readable file, whatever was at the path before.
 //!
-//! Shared by LocalKms (ClientKey and password files) and, through `#[path]`, by the
-//! `aliyun-managed-credentials` binary (`--url-file`); it is not part of the public API.
+//! Shared by the restart cache (`cache::restart`), LocalKms (ClientKey and password files) and,
+//! through `#[path]`, by the `aliyun-managed-credentials` binary (`--url-file`); it is not part
+//! of the public API.
 
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};

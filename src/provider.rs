@@ -24,6 +24,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::cache::endpoints::Endpoints;
+use crate::cache::restart::{RestartCache, RestartKey};
 use crate::cache::{
     wait, Cache, CacheParts, CertificateExpiry, FetchError, ForcedRefresh, Reason, Snapshot,
 };
@@ -308,6 +309,7 @@ impl ProviderBuilder {
         }
         let config = self.config.unwrap_or_else(Config::defaults);
         let built = clients_from_config(&config)?;
+        let restart = restart_cache(&config, built.first_client_key.as_ref())?;
         let mut clients = built.clients;
         clients.extend(self.clients);
         if clients.is_empty() {
@@ -328,6 +330,7 @@ impl ProviderBuilder {
                 .clock
                 .unwrap_or_else(|| Arc::new(WallClock) as Arc<dyn Clock>),
             certificates: built.certificates,
+            restart,
         });
         let provider = ManagedCredentialsProvider { cache };
         if !secret_names.is_empty() {
@@ -348,6 +351,8 @@ impl ProviderBuilder {
 pub(crate) struct BuiltClients {
     pub clients: Vec<Arc<dyn KmsClient>>,
     pub certificates: Vec<CertificateExpiry>,
+    /// The ClientKey of the first KMS instance, if any (the restart cache's key source).
+    pub first_client_key: Option<crate::identity::ClientKey>,
 }
 
 /// Builds one client per configured endpoint: KMS instances first (the recommended path), then
@@ -358,15 +363,18 @@ pub(crate) fn clients_from_config(config: &Config) -> Result<BuiltClients> {
 
     let mut clients: Vec<Arc<dyn KmsClient>> = Vec::new();
     let mut certificates = Vec::new();
+    let mut first_client_key = None;
     for instance in &config.instances {
         let client = InstanceClient::new(instance, &config.http)?;
         certificates.extend_from_slice(client.certificate_expiries());
+        first_client_key.get_or_insert_with(|| client.client_key().clone());
         clients.push(Arc::new(client));
     }
     gateway_clients(config, &mut clients)?;
     Ok(BuiltClients {
         clients,
         certificates,
+        first_client_key,
     })
 }
 
@@ -399,6 +407,27 @@ fn gateway_clients(config: &Config, clients: &mut Vec<Arc<dyn KmsClient>>) -> Re
         )?));
     }
     Ok(())
+}
+
+/// The restart cache when `restart_cache_dir` is set and its directory is usable (else a
+/// warning and none). Its key comes from the KMS identity (see `cache::restart`).
+fn restart_cache(
+    config: &Config,
+    first_client_key: Option<&crate::identity::ClientKey>,
+) -> Result<Option<Arc<RestartCache>>> {
+    let Some(dir) = &config.restart_cache_dir else {
+        return Ok(None);
+    };
+    let Some(key) = RestartKey::for_config(config, first_client_key)? else {
+        // Validation refuses this configuration; a Config changed by hand after it can get here.
+        return Err(crate::config::ConfigError::InvalidValue {
+            at: crate::config::Location::origin(config.origin_name())
+                .with_key(crate::config::ConfigKey::RestartCacheDir.as_str(), None),
+            problem: crate::config::RESTART_CACHE_IDENTITY_HINT.to_owned(),
+        }
+        .into());
+    };
+    Ok(RestartCache::open(dir, key).map(Arc::new))
 }
 
 /// `NewKey` when `snapshot` holds a different AccessKey than `rejected`, else `Unchanged`.

@@ -897,3 +897,95 @@ fn durations_too_long_for_the_clock_are_rejected_naming_the_key() {
     assert!(e.to_string().contains("refresh_max_interval_ms"), "{e}");
     assert!(e.to_string().contains("at most 315360000000 ms"), "{e}");
 }
+
+#[test]
+fn restart_cache_dir_is_off_by_default_and_resolves_against_the_file() {
+    let ak = format!(
+        "credentials_type=ak\ncredentials_access_key_id=LTAI\ncredentials_access_secret=s\n{GW}"
+    );
+    assert_eq!(load(&ak).unwrap().restart_cache_dir, None);
+    let c = load(&format!("{ak}restart_cache_dir=cache/restart\n")).unwrap();
+    assert_eq!(
+        c.restart_cache_dir,
+        Some(Path::new("/base").join("cache/restart"))
+    );
+    let c = load(&format!("{ak}restart_cache_dir=/var/cache/app\n")).unwrap();
+    assert_eq!(c.restart_cache_dir, Some(PathBuf::from("/var/cache/app")));
+    // An empty value is absent, like every other key.
+    assert_eq!(
+        load(&format!("{ak}restart_cache_dir=\n"))
+            .unwrap()
+            .restart_cache_dir,
+        None
+    );
+    assert_eq!(
+        "restart_cache_dir"
+            .parse::<aliyun_managed_credentials::config::ConfigKey>()
+            .unwrap()
+            .as_str(),
+        "restart_cache_dir"
+    );
+    // A KMS instance ClientKey is a key source whatever credentials_type says.
+    let instance = r#"cache_client_dkms_config_info=[{"regionId":"r","endpoint":"kst-1.cryptoservice.kms.aliyuncs.com","clientKeyFile":"k.json","ignoreSslCerts":true}]"#;
+    let c = load(&format!("{instance}\nrestart_cache_dir=rc\n")).unwrap();
+    assert_eq!(c.restart_cache_dir, Some(Path::new("/base").join("rc")));
+}
+
+#[test]
+fn restart_cache_dir_needs_an_identity_with_a_long_lived_secret() {
+    let sts = format!("credentials_type=sts_token\ncredentials_access_key_id=STS.1\ncredentials_access_secret=s\ncredentials_security_token=sts-token-value-x1\n{GW}restart_cache_dir=rc\n");
+    let (e, msg) = err(&sts);
+    assert!(matches!(e, ConfigError::InvalidValue { .. }), "{e:?}");
+    assert!(
+        msg.starts_with("test.properties, line 6, key `restart_cache_dir`: cannot be used with credentials_type `sts_token`"),
+        "{msg}"
+    );
+    assert!(msg.contains("remove restart_cache_dir"), "{msg}");
+    assert!(!msg.contains("sts-token-value-x1"), "{msg}");
+    let (_, msg) = err(&format!(
+        "credentials_type=ecs_ram_role\n{GW}restart_cache_dir=rc\n"
+    ));
+    assert!(
+        msg.contains("cannot be used with credentials_type `ecs_ram_role`"),
+        "{msg}"
+    );
+
+    // The builder: same rule, named by the builder and the key.
+    let e = ConfigBuilder::new()
+        .with_identity(KmsIdentity::StsToken {
+            access_key_id: "STS.1".into(),
+            access_key_secret: SecretString::from("s"),
+            security_token: SecretString::from("t"),
+        })
+        .add_gateway_region("cn-hangzhou")
+        .with_restart_cache_dir("/var/cache/app")
+        .build()
+        .unwrap_err();
+    assert!(
+        e.to_string().starts_with("ConfigBuilder, key `restart_cache_dir`: cannot be used with credentials_type `sts_token`"),
+        "{e}"
+    );
+    let e = ConfigBuilder::new()
+        .with_restart_cache_dir("/var/cache/app")
+        .build()
+        .unwrap_err();
+    assert!(e.to_string().contains("no KMS identity"), "{e}");
+    let e = ConfigBuilder::new()
+        .with_access_key("LTAI", "s")
+        .add_gateway_region("cn-hangzhou")
+        .with_restart_cache_dir("")
+        .build()
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("key `restart_cache_dir`: the directory is empty"),
+        "{e}"
+    );
+    let c = ConfigBuilder::new()
+        .with_access_key("LTAI", "s")
+        .add_gateway_region("cn-hangzhou")
+        .with_restart_cache_dir("relative/dir")
+        .build()
+        .unwrap();
+    assert_eq!(c.restart_cache_dir, Some(PathBuf::from("relative/dir")));
+}

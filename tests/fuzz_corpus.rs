@@ -116,6 +116,7 @@ replay_tests!(
     ecs_answer,
     secret_data,
     endpoint_request,
+    restart_cache_file,
 );
 
 /// A target added to `fuzz/` without a replay here (or the reverse) would silently go untested.

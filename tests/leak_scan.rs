@@ -242,6 +242,55 @@ async fn no_secret_reaches_a_log_line_or_a_rendered_type() {
         gateway.close().await;
     }
 
+    // ---- the restart cache: saved, restored while KMS is down, then a tampered file ----
+    let restart_dir = tempfile::tempdir().unwrap();
+    let mut restart_config =
+        ConfigBuilder::from_config(Config::from_properties_file(&ap.properties_file).unwrap())
+            .with_restart_cache_dir(restart_dir.path().join("rc"))
+            .build()
+            .unwrap();
+    restart_config.http.retry.max_attempts = 2;
+    restart_config.refresh.retry_base = Duration::from_millis(20);
+    restart_config.refresh.retry_max = Duration::from_millis(50);
+    let saving = ManagedCredentialsProvider::from_config(restart_config.clone())
+        .await
+        .unwrap();
+    saving.get_access_key(NAME).await.unwrap();
+    let saved = restart_dir.path().join("rc");
+    let file = loop {
+        let found = std::fs::read_dir(&saved).ok().and_then(|entries| {
+            entries
+                .map(|e| e.unwrap().path())
+                .find(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        });
+        if let Some(file) = found {
+            break file;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    saving.close().await;
+    kms.set_fault_always(Some(Fault::DropConnection));
+    let restored = ManagedCredentialsProvider::from_config(restart_config.clone())
+        .await
+        .unwrap();
+    scan.render(
+        "AccessKey restored",
+        &*restored.get_access_key(NAME).await.unwrap(),
+    );
+    scan.render("Health restored", &restored.health());
+    restored.close().await;
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&file, &bytes).unwrap();
+    let refused = ManagedCredentialsProvider::from_config(restart_config)
+        .await
+        .unwrap();
+    let err = refused.get_access_key(NAME).await.unwrap_err();
+    scan.render_error("tampered restart cache file", &err);
+    refused.close().await;
+    kms.clear_faults();
+
     // Request signatures are replayable for minutes: they count as secrets too.
     for request in kms.requests() {
         if !request.signature.is_empty() {

@@ -30,12 +30,14 @@ use crate::secret::{AccessKey, Secret, SecretError};
 pub(crate) mod endpoints;
 pub(crate) mod rate_limit;
 mod recent;
+pub(crate) mod restart;
 pub(crate) mod schedule;
 pub(crate) mod stats;
 
 use crate::clock::Clock;
 use endpoints::Endpoints;
 use rate_limit::TokenBucket;
+use restart::RestartCache;
 use stats::{CertificateHealth, Counters, Health, SecretHealth, Stats};
 
 /// A fetch failure shared by every caller that waited on it.
@@ -149,6 +151,8 @@ pub(crate) struct CacheParts {
     pub version_stage: Option<String>,
     pub clock: Arc<dyn Clock>,
     pub certificates: Vec<CertificateExpiry>,
+    /// The opt-in encrypted restart cache (`restart_cache_dir`).
+    pub restart: Option<Arc<RestartCache>>,
 }
 
 /// The engine behind `ManagedCredentialsProvider`.
@@ -170,6 +174,7 @@ pub(crate) struct Cache {
     scheduler: Mutex<Option<tokio::task::JoinHandle<()>>>,
     pub(crate) counters: Counters,
     certificates: Vec<CertificateExpiry>,
+    restart: Option<Arc<RestartCache>>,
 }
 
 impl std::fmt::Debug for Cache {
@@ -208,6 +213,7 @@ impl Cache {
             scheduler: Mutex::new(None),
             counters: Counters::default(),
             certificates: parts.certificates,
+            restart: parts.restart,
         });
         let handle = runtime.spawn(run_scheduler(
             Arc::downgrade(&cache),
@@ -523,9 +529,13 @@ impl Cache {
             };
             let fetched = self.endpoints.fetch(&request).await;
             let now = self.clock.now();
-            let built = fetched
-                .map_err(FetchError::Kms)
-                .and_then(|value| self.build_snapshot(&value, now));
+            let built = fetched.map_err(FetchError::Kms).and_then(|value| {
+                let snapshot = self.build_snapshot(&value, now)?;
+                if let Some(restart) = &self.restart {
+                    restart.store(&self.runtime, &value, now);
+                }
+                Ok(snapshot)
+            });
             match built {
                 Ok(snapshot) => {
                     tracing::Span::current().record("version_id", snapshot.secret.version_id());
@@ -533,8 +543,12 @@ impl Cache {
                     Ok(snapshot)
                 }
                 Err(error) => {
+                    let restored = self.restore(slot, &error, now);
+                    if let Some(snapshot) = &restored {
+                        self.install(slot, snapshot, now);
+                    }
                     self.record_failure(slot, &error, now);
-                    Err(error)
+                    restored.ok_or(error)
                 }
             }
         }
@@ -570,6 +584,47 @@ impl Cache {
             access_key,
             expired: AtomicBool::new(false),
         }))
+    }
+
+    /// The value the restart cache saved for `slot`, when its first fetch in this process
+    /// failed because KMS could not be reached (a retryable error) and nothing is cached. Served
+    /// only within the memory cache's bounds ([`schedule::hard_expiry`] from the saved fetch
+    /// time); the caller installs it and schedules the retry as for any failed refresh.
+    fn restore(&self, slot: &Slot, error: &FetchError, now: SystemTime) -> Option<Arc<Snapshot>> {
+        let restart = self.restart.as_ref()?;
+        // Only the secret's first failure in this process may consult the file: a fetch that
+        // got an answer from KMS (even "no permission") rules it out for good.
+        if slot.current.load().is_some()
+            || !restart.first_failure(&slot.name)
+            || !matches!(error, FetchError::Kms(e) if e.is_retryable())
+        {
+            return None;
+        }
+        let restored = restart.read_restored(&slot.name)?;
+        let path = restart.path_of(&slot.name);
+        let snapshot = match self.build_snapshot(&restored.value, restored.fetched_at) {
+            Ok(snapshot) if snapshot.usable_until > now => snapshot,
+            Ok(snapshot) => {
+                let at = crate::secret::format_date(snapshot.usable_until);
+                restart::warn_ignored(&path, &slot.name, &restart::Rejected::Expired(at));
+                return None;
+            }
+            Err(e) => {
+                let reason = restart::Rejected::Unusable(e.to_string());
+                restart::warn_ignored(&path, &slot.name, &reason);
+                return None;
+            }
+        };
+        tracing::warn!(
+            secret = %slot.name,
+            version_id = snapshot.secret.version_id(),
+            fetched_at = %crate::secret::format_date(restored.fetched_at),
+            usable_until = %crate::secret::format_date(snapshot.usable_until),
+            file = %path.display(),
+            error = %error,
+            "KMS cannot be reached; serving the value saved in the restart cache until KMS answers"
+        );
+        Some(snapshot)
     }
 
     fn install(&self, slot: &Slot, snapshot: &Arc<Snapshot>, now: SystemTime) {

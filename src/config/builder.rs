@@ -35,6 +35,7 @@ impl Config {
             version_stage: DEFAULT_VERSION_STAGE.to_owned(),
             http: HttpConfig::default(),
             refresh: RefreshConfig::default(),
+            restart_cache_dir: None,
         }
     }
 
@@ -211,6 +212,18 @@ impl ConfigBuilder {
         self
     }
 
+    // ---- restart cache ----
+
+    /// Turns on the encrypted restart cache in `dir` (`restart_cache_dir`): the last good value
+    /// of each secret is saved there and served after a restart while KMS cannot be reached.
+    /// A relative `dir` is relative to the working directory. Needs a KMS identity with a
+    /// long-lived secret (a KMS instance ClientKey, or `credentials_type` `client_key`, `ak`,
+    /// `token` or `ram_role`); read the manual's "Restart cache" section first.
+    pub fn with_restart_cache_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.config.restart_cache_dir = Some(dir.into());
+        self
+    }
+
     /// Validates and returns the configuration (same checks as the file loader).
     pub fn build(self) -> Result<Config, ConfigError> {
         let config = normalize(self.config);
@@ -303,6 +316,7 @@ pub(crate) fn validate(config: &Config, at: &Locate<'_>) -> Result<(), ConfigErr
             problem: "a secret name is empty".into(),
         });
     }
+    validate_restart_cache(config, at)?;
     let http = &config.http;
     let refresh = &config.refresh;
     positive(http.connect_timeout, keys::CONNECT_TIMEOUT_MS, at)?;
@@ -372,6 +386,45 @@ pub(crate) fn validate(config: &Config, at: &Locate<'_>) -> Result<(), ConfigErr
 /// The longest configurable duration: 10 years. Longer values overflow clock arithmetic
 /// (`Instant + Duration` panics) and never mean anything a user wants.
 const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// How to make the restart cache usable, for errors.
+pub(crate) const RESTART_CACHE_IDENTITY_HINT: &str = "the restart cache derives its encryption key from the KMS identity's long-lived secret: a KMS instance ClientKey (cache_client_dkms_config_info), or credentials_type client_key, ak, token or ram_role. sts_token, ecs_ram_role and other temporary identities have none that survives a restart; remove restart_cache_dir or use one of those identities";
+
+/// `restart_cache_dir`: a non-empty path, and an identity to derive the key from.
+fn validate_restart_cache(config: &Config, at: &Locate<'_>) -> Result<(), ConfigError> {
+    let Some(dir) = &config.restart_cache_dir else {
+        return Ok(());
+    };
+    if dir.as_os_str().is_empty() {
+        return Err(ConfigError::InvalidValue {
+            at: at(keys::RESTART_CACHE_DIR, None, None),
+            problem: "the directory is empty; name a directory only this application can read, or remove the key to keep secrets in memory only".into(),
+        });
+    }
+    if !config.instances.is_empty() {
+        return Ok(());
+    }
+    // Not exhaustive on purpose: an identity added later is refused until it says otherwise.
+    let long_lived = |identity: &KmsIdentity| {
+        matches!(
+            identity,
+            KmsIdentity::ClientKey { .. }
+                | KmsIdentity::AccessKey { .. }
+                | KmsIdentity::RamRoleArn { .. }
+        )
+    };
+    let kind = match &config.identity {
+        Some(identity) if long_lived(identity) => return Ok(()),
+        Some(KmsIdentity::StsToken { .. }) => "credentials_type `sts_token`",
+        Some(KmsIdentity::EcsRamRole { .. }) => "credentials_type `ecs_ram_role`",
+        Some(_) => "this credentials_type",
+        None => "no KMS identity (custom clients only)",
+    };
+    Err(ConfigError::InvalidValue {
+        at: at(keys::RESTART_CACHE_DIR, None, None),
+        problem: format!("cannot be used with {kind}: {RESTART_CACHE_IDENTITY_HINT}"),
+    })
+}
 
 fn validate_credential(credential: &KmsIdentity, at: &Locate<'_>) -> Result<(), ConfigError> {
     let missing = |key: &str, ty: &str| ConfigError::MissingKey {

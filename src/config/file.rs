@@ -183,6 +183,7 @@ pub(crate) fn from_properties(
         .unwrap_or_else(|| DEFAULT_VERSION_STAGE.to_owned());
     let http = loader.http()?;
     let refresh = loader.refresh()?;
+    let restart_cache_dir = loader.path(keys::RESTART_CACHE_DIR);
     loader.report_keys(&referenced);
 
     let config = normalize(Config {
@@ -194,6 +195,7 @@ pub(crate) fn from_properties(
         version_stage,
         http,
         refresh,
+        restart_cache_dir,
     });
     // A file must name an endpoint (custom clients exist only in code); a `ConfigBuilder` may
     // leave them out and pass clients to the provider builder instead.

@@ -119,6 +119,9 @@ config_keys! {
     PrefetchFailFast => PREFETCH_FAIL_FAST = "prefetch_fail_fast",
     /// Our `hedge_delay_ms`.
     HedgeDelayMs => HEDGE_DELAY_MS = "hedge_delay_ms",
+    /// Our `restart_cache_dir`: where the opt-in encrypted restart cache keeps the last good
+    /// value of each secret (off when absent).
+    RestartCacheDir => RESTART_CACHE_DIR = "restart_cache_dir",
 }
 
 /// The environment variable read last for any ClientKey password.

@@ -26,6 +26,7 @@ mod types;
 pub use builder::ConfigBuilder;
 #[cfg(test)]
 pub(crate) use builder::DEFAULT_VERSION_STAGE;
+pub(crate) use builder::RESTART_CACHE_IDENTITY_HINT;
 pub use error::{ConfigError, Location};
 pub use keys::{ConfigKey, UnknownConfigKey};
 pub use types::*;

@@ -313,4 +313,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// Refresh behaviour.
     pub refresh: RefreshConfig,
+    /// The directory of the opt-in encrypted restart cache (`restart_cache_dir`; relative paths
+    /// in a file resolve against the file's directory). `None` (the default) keeps secrets in
+    /// memory only. See the manual's "Restart cache" section for what it protects and what not.
+    pub restart_cache_dir: Option<PathBuf>,
 }

@@ -280,6 +280,38 @@ pub fn secret_data(data: &[u8]) {
     }
 }
 
+/// The secret name [`restart_cache_file`] opens files for.
+pub const RESTART_CACHE_SECRET: &str = "acs/ram/user/fuzz";
+
+/// A restart cache file (`restart_cache_dir`) as read back after a restart: opened for
+/// [`RESTART_CACHE_SECRET`] under the key of the AccessKey identity `LTAI5tFUZZ` / `fuzz-secret`
+/// (magic, version, fingerprints, AES-256-GCM), and the same bytes fed to the plaintext decoder
+/// directly (which normally only sees authenticated bytes, so the fuzzer could not reach it).
+/// Whatever opens is built into a snapshot the way the cache would serve it.
+pub fn restart_cache_file(data: &[u8]) {
+    let key = restart_cache_key();
+    match key.open(RESTART_CACHE_SECRET, data) {
+        Ok(restored) => secret_pipeline(&restored.value),
+        Err(reason) => discard_error(&reason),
+    }
+    match crate::cache::restart::decode_plaintext(data) {
+        Ok(restored) => secret_pipeline(&restored.value),
+        Err(reason) => discard_error(&reason),
+    }
+}
+
+/// The key [`restart_cache_file`] opens with (derived once: HKDF is cheap, but not free).
+fn restart_cache_key() -> &'static crate::cache::restart::RestartKey {
+    static KEY: OnceLock<crate::cache::restart::RestartKey> = OnceLock::new();
+    KEY.get_or_init(|| {
+        crate::cache::restart::RestartKey::from_access_key(
+            "access_key",
+            "LTAI5tFUZZ",
+            &SecretString::new("fuzz-secret"),
+        )
+    })
+}
+
 /// The path token of the endpoint [`endpoint_request`] talks to (seeds use it to reach routes).
 pub const ENDPOINT_TOKEN: &str = "fuzz0fuzz1fuzz2fuzz3fuzz4fuzz5fuzz6";
 

@@ -83,6 +83,11 @@ impl InstanceClient {
         &self.certificates
     }
 
+    /// The ClientKey this client signs with (the restart cache derives its key from it).
+    pub(crate) fn client_key(&self) -> &ClientKey {
+        &self.key
+    }
+
     /// Builds the client from an already loaded key and CA bundle. `ca` is required unless
     /// `config.ignore_ssl_certs`; with `ignore_ssl_certs` it is not used.
     pub(crate) fn with_identity(
