@@ -49,6 +49,7 @@ pub use faults::{Fault, RecordedRequest};
 pub use gateway_api::{MetadataRequest, StsCredentials, MAX_TIMESTAMP_SKEW};
 pub use instance_api::{string_to_sign, API_VERSION, CONTENT_TYPE, SIGNATURE_METHOD};
 pub use pki::{ServerCertificate, WRONG_NAME_HOST};
+pub use sts::{OidcRole, OidcStsRequest};
 pub use store::{
     format_date, AccessKeyPair, LookupError, RamCredentialOptions, SecretValueView, ACS_CURRENT,
     ACS_PREVIOUS, DEFAULT_ROTATION_INTERVAL,
@@ -117,6 +118,7 @@ pub(crate) struct Shared {
     pub log: Mutex<Vec<RecordedRequest>>,
     pub access_points: Mutex<HashMap<String, AccessPointRecord>>,
     pub gateway: Mutex<gateway_api::GatewayState>,
+    pub oidc: Mutex<sts::OidcState>,
 }
 
 /// Where LocalKms writes its files.
