@@ -211,6 +211,23 @@ pub struct OidcRole {
     pub token_file: PathBuf,
 }
 
+impl OidcRole {
+    /// The variables RRSA injects for this role (`ALIBABA_CLOUD_ROLE_ARN`,
+    /// `ALIBABA_CLOUD_OIDC_PROVIDER_ARN`, `ALIBABA_CLOUD_OIDC_TOKEN_FILE`) plus
+    /// `ALIBABA_CLOUD_ROLE_SESSION_NAME`.
+    pub fn environment(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("ALIBABA_CLOUD_ROLE_ARN", self.role_arn.clone()),
+            ("ALIBABA_CLOUD_OIDC_PROVIDER_ARN", self.oidc_provider_arn.clone()),
+            (
+                "ALIBABA_CLOUD_OIDC_TOKEN_FILE",
+                self.token_file.display().to_string(),
+            ),
+            ("ALIBABA_CLOUD_ROLE_SESSION_NAME", "localkms-rrsa-env".to_owned()),
+        ]
+    }
+}
+
 /// One `AssumeRoleWithOIDC` request as LocalKms received it (the token itself is not kept).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OidcStsRequest {
@@ -593,9 +610,9 @@ impl LocalKms {
 
     /// A properties file for an `oidc_role_arn` caller of `role` using the shared gateway:
     /// `credentials_*` keys, the fake STS as `credentials_sts_endpoint` and the gateway with
-    /// this LocalKms's CA and `connectTo`. With `from_environment`, the role, provider and
-    /// token file are left out (they come from the `ALIBABA_CLOUD_*` variables) and so is
-    /// `credentials_type`.
+    /// this LocalKms's CA and `connectTo`. With `from_environment`, only `credentials_type`
+    /// and the STS endpoint are written: role, provider, token file and session name must then
+    /// come from the `ALIBABA_CLOUD_*` variables (see [`OidcRole::environment`]).
     pub fn oidc_properties(&self, role: &OidcRole, from_environment: bool) -> String {
         let gateway = self.gateway_config();
         let entry = serde_json::json!([{
@@ -606,24 +623,23 @@ impl LocalKms {
         }])
         .to_string()
         .replace('\\', "\\\\");
-        let sts = self.sts_endpoint().authority();
-        if from_environment {
-            return format!(
-                "# Written by LocalKms: RRSA caller, identity from ALIBABA_CLOUD_* variables.\n\
-                 cache_client_region_id={entry}\n"
-            );
-        }
-        let path = role.token_file.display().to_string().replace('\\', "\\\\");
-        format!(
+        let mut text = format!(
             "# Written by LocalKms: RRSA / OIDC caller of the shared gateway.\n\
              credentials_type=oidc_role_arn\n\
-             credentials_role_arn={}\n\
-             credentials_oidc_provider_arn={}\n\
-             credentials_oidc_token_file_path={path}\n\
-             credentials_role_session_name=localkms-rrsa\n\
-             credentials_sts_endpoint={sts}\n\
+             credentials_sts_endpoint={}\n\
              cache_client_region_id={entry}\n",
-            role.role_arn, role.oidc_provider_arn
-        )
+            self.sts_endpoint().authority()
+        );
+        if !from_environment {
+            let path = role.token_file.display().to_string().replace('\\', "\\\\");
+            text.push_str(&format!(
+                "credentials_role_arn={}\n\
+                 credentials_oidc_provider_arn={}\n\
+                 credentials_oidc_token_file_path={path}\n\
+                 credentials_role_session_name=localkms-rrsa\n",
+                role.role_arn, role.oidc_provider_arn
+            ));
+        }
+        text
     }
 }

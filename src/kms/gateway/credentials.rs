@@ -366,6 +366,16 @@ pub(crate) struct Temporary {
     expiration: SystemTime,
 }
 
+#[cfg(test)]
+impl Temporary {
+    pub(crate) fn expiration_for_tests(&self) -> SystemTime {
+        self.expiration
+    }
+    pub(crate) fn access_key_id_for_tests(&self) -> &str {
+        &self.access_key_id
+    }
+}
+
 /// Temporary credentials ready to sign with, and when to replace them.
 pub(crate) struct Cached {
     credential: Arc<SigningKey>,
@@ -874,5 +884,64 @@ impl ClassifyText for serde_json::Error {
             self.line(),
             self.column()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temporary(lifetime: Duration) -> Temporary {
+        Temporary {
+            access_key_id: "STS.test".into(),
+            access_key_secret: "secret".into(),
+            security_token: "token".into(),
+            expiration: SystemTime::now() + lifetime,
+        }
+    }
+
+    #[test]
+    fn refresh_is_jittered_before_the_margin_and_use_stops_before_expiry() {
+        let now = Instant::now();
+        let mut refresh_offsets = std::collections::HashSet::new();
+        for _ in 0..50 {
+            let lifetime = Duration::from_secs(3600);
+            let cached = cache(temporary(lifetime), now, "test".into()).unwrap();
+            let refresh_in = cached.refresh_at - now;
+            // Expiration is one wall-clock second coarse at most in this computation.
+            assert!(refresh_in <= Duration::from_secs(45 * 60), "{refresh_in:?}");
+            assert!(refresh_in >= Duration::from_secs(44 * 60 + 29), "{refresh_in:?}");
+            let expires_in = cached.expires_at - now;
+            assert!(expires_in <= Duration::from_secs(59 * 60), "{expires_in:?}");
+            assert!(expires_in >= Duration::from_secs(59 * 60 - 1), "{expires_in:?}");
+            refresh_offsets.insert(refresh_in.as_millis());
+        }
+        assert!(refresh_offsets.len() > 10, "refresh times must be spread");
+        // A short session: refreshed half-way, used until a tenth before expiry.
+        let cached = cache(temporary(Duration::from_secs(900)), now, "t".into()).unwrap();
+        assert!(cached.refresh_at - now <= Duration::from_secs(450));
+        assert!(cached.refresh_at - now >= Duration::from_secs(434));
+        assert!(cached.expires_at - now >= Duration::from_secs(839));
+        assert!(cached.expires_at - now <= Duration::from_secs(840));
+    }
+
+    #[test]
+    fn failed_refresh_pauses_grow_and_are_capped() {
+        let mut rng = rand::rng();
+        for (failures, ceiling) in [(1, 30), (2, 60), (3, 120), (4, 240), (5, 300), (40, 300)] {
+            for _ in 0..20 {
+                let pause = failed_refresh_pause(failures, &mut rng);
+                let ceiling = Duration::from_secs(ceiling);
+                assert!(pause <= ceiling && pause >= ceiling / 2, "{failures}: {pause:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn already_expired_credentials_are_refused() {
+        let mut t = temporary(Duration::ZERO);
+        t.expiration = SystemTime::now() - Duration::from_secs(1);
+        let err = cache(t, Instant::now(), "STS test".into()).err().unwrap();
+        assert!(err.to_string().contains("already expired"), "{err}");
     }
 }
