@@ -605,11 +605,17 @@ fn oidc_role_arn_with_every_key() {
 
     let (e, msg) = err(&format!("{}{GW}", text.replace("=3600", "=600")));
     assert!(matches!(e, ConfigError::InvalidNumber { .. }), "{e:?}");
-    assert!(msg.contains("credentials_duration_seconds") && msg.contains("900"), "{msg}");
+    assert!(
+        msg.contains("credentials_duration_seconds") && msg.contains("900"),
+        "{msg}"
+    );
     let (e, msg) = err(&format!("{}{GW}", text.replace("=3600", "=1h")));
     assert!(matches!(e, ConfigError::InvalidNumber { .. }), "{e:?}");
     assert!(msg.contains("line 7"), "{msg}");
-    let (e, msg) = err(&format!("{}{GW}", text.replace("sts_vpc=true", "sts_vpc=yes")));
+    let (e, msg) = err(&format!(
+        "{}{GW}",
+        text.replace("sts_vpc=true", "sts_vpc=yes")
+    ));
     assert!(matches!(e, ConfigError::InvalidBool { .. }), "{e:?}");
     assert!(msg.contains("credentials_sts_vpc"), "{msg}");
 }

@@ -461,11 +461,13 @@ fn validate_credential(credential: &KmsIdentity, at: &Locate<'_>) -> Result<(), 
             sts_vpc,
             sts_endpoint,
         } => {
-            let required = |key: &str, env: &str, example: &str| ConfigError::InvalidValue {
+            let required = |key: &str, env: &str, example: &str| {
+                ConfigError::InvalidValue {
                 at: at(keys::CREDENTIALS_TYPE, None, None),
                 problem: format!(
                     "`{key}` is required when credentials_type is `oidc_role_arn`; add a line `{key}={example}` or set the environment variable {env} (RRSA sets it in the pod when the service account is annotated)"
                 ),
+            }
             };
             if role_arn.as_deref().is_none_or(|v| v.trim().is_empty()) {
                 return Err(required(
@@ -474,7 +476,10 @@ fn validate_credential(credential: &KmsIdentity, at: &Locate<'_>) -> Result<(), 
                     "acs:ram::<account id>:role/<role name>",
                 ));
             }
-            if oidc_provider_arn.as_deref().is_none_or(|v| v.trim().is_empty()) {
+            if oidc_provider_arn
+                .as_deref()
+                .is_none_or(|v| v.trim().is_empty())
+            {
                 return Err(required(
                     keys::OIDC_PROVIDER_ARN,
                     ENV_OIDC_PROVIDER_ARN,

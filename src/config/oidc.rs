@@ -139,7 +139,10 @@ mod tests {
     }
 
     const RRSA: &[(&str, &str)] = &[
-        (ENV_ROLE_ARN, "acs:ram::1234567890123456:role/kms-reader-rrsa"),
+        (
+            ENV_ROLE_ARN,
+            "acs:ram::1234567890123456:role/kms-reader-rrsa",
+        ),
         (
             ENV_OIDC_PROVIDER_ARN,
             "acs:ram::1234567890123456:oidc-provider/ack-rrsa-c0123456789abcdef0123456789abcdef",
@@ -192,9 +195,7 @@ mod tests {
         assert!(matches!(err, ConfigError::MissingIdentity { .. }), "{err}");
         assert!(err.to_string().contains("ALIBABA_CLOUD_ROLE_ARN"), "{err}");
         // Without shared-gateway endpoints the identity is not used: nothing is selected.
-        let config = ConfigBuilder::new()
-            .build_with_env(&env_of(RRSA))
-            .unwrap();
+        let config = ConfigBuilder::new().build_with_env(&env_of(RRSA)).unwrap();
         assert_eq!(config.identity, None);
     }
 
@@ -269,14 +270,9 @@ mod tests {
     fn vpc_without_region_is_an_error_not_a_silent_public_endpoint() {
         let mut env = RRSA.to_vec();
         env.push((ENV_VPC_ENDPOINT_ENABLED, "true"));
-        let err = gateway_builder()
-            .build_with_env(&env_of(&env))
-            .unwrap_err();
+        let err = gateway_builder().build_with_env(&env_of(&env)).unwrap_err();
         let text = err.to_string();
-        assert!(
-            matches!(err, ConfigError::InvalidValue { .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, ConfigError::InvalidValue { .. }), "{err:?}");
         assert!(
             text.contains("credentials_sts_region_id") && text.contains(ENV_STS_REGION),
             "{text}"
@@ -290,7 +286,10 @@ mod tests {
     }
 
     /// An `oidc_role_arn` identity with everything else left to the environment.
-    fn oidc(duration: Option<Duration>, sts_endpoint: Option<crate::config::Endpoint>) -> KmsIdentity {
+    fn oidc(
+        duration: Option<Duration>,
+        sts_endpoint: Option<crate::config::Endpoint>,
+    ) -> KmsIdentity {
         KmsIdentity::OidcRoleArn {
             role_arn: None,
             oidc_provider_arn: None,
@@ -312,10 +311,7 @@ mod tests {
                 .with_identity(identity)
                 .build_with_env(&env_of(RRSA))
                 .unwrap_err();
-            assert!(
-                matches!(err, ConfigError::InvalidNumber { .. }),
-                "{err:?}"
-            );
+            assert!(matches!(err, ConfigError::InvalidNumber { .. }), "{err:?}");
             assert!(err.to_string().contains("900"), "{err}");
         }
     }
@@ -324,7 +320,10 @@ mod tests {
     fn a_vpc_value_other_than_true_is_false() {
         for (value, expected) in [("true", true), ("True", true), ("1", false), ("no", false)] {
             let mut env = RRSA.to_vec();
-            env.extend([(ENV_VPC_ENDPOINT_ENABLED, value), (ENV_STS_REGION, "cn-hangzhou")]);
+            env.extend([
+                (ENV_VPC_ENDPOINT_ENABLED, value),
+                (ENV_STS_REGION, "cn-hangzhou"),
+            ]);
             let config = gateway_builder().build_with_env(&env_of(&env)).unwrap();
             let Some(KmsIdentity::OidcRoleArn { sts_vpc, .. }) = config.identity else {
                 panic!("not OIDC")

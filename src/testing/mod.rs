@@ -49,11 +49,11 @@ pub use faults::{Fault, RecordedRequest};
 pub use gateway_api::{MetadataRequest, StsCredentials, MAX_TIMESTAMP_SKEW};
 pub use instance_api::{string_to_sign, API_VERSION, CONTENT_TYPE, SIGNATURE_METHOD};
 pub use pki::{ServerCertificate, WRONG_NAME_HOST};
-pub use sts::{OidcRole, OidcStsRequest};
 pub use store::{
     format_date, AccessKeyPair, LookupError, RamCredentialOptions, SecretValueView, ACS_CURRENT,
     ACS_PREVIOUS, DEFAULT_ROTATION_INTERVAL,
 };
+pub use sts::{OidcRole, OidcStsRequest};
 
 use access_point::AccessPointRecord;
 use faults::Faults;

@@ -218,12 +218,18 @@ impl OidcRole {
     pub fn environment(&self) -> Vec<(&'static str, String)> {
         vec![
             ("ALIBABA_CLOUD_ROLE_ARN", self.role_arn.clone()),
-            ("ALIBABA_CLOUD_OIDC_PROVIDER_ARN", self.oidc_provider_arn.clone()),
+            (
+                "ALIBABA_CLOUD_OIDC_PROVIDER_ARN",
+                self.oidc_provider_arn.clone(),
+            ),
             (
                 "ALIBABA_CLOUD_OIDC_TOKEN_FILE",
                 self.token_file.display().to_string(),
             ),
-            ("ALIBABA_CLOUD_ROLE_SESSION_NAME", "localkms-rrsa-env".to_owned()),
+            (
+                "ALIBABA_CLOUD_ROLE_SESSION_NAME",
+                "localkms-rrsa-env".to_owned(),
+            ),
         ]
     }
 }

@@ -58,8 +58,11 @@ pub(crate) const FAILED_REFRESH_MAX_PAUSE: Duration = Duration::from_secs(5 * 60
 const DEFAULT_OIDC_SESSION_PREFIX: &str = "aliyun-managed-credentials";
 /// KMS error codes saying the credential a request was signed with is not (or no longer)
 /// accepted: a temporary session is then dropped and fetched again.
-const REJECTED_SESSION_CODES: &[&str] =
-    &["InvalidSecurityToken", "InvalidAccessKeyId", "SignatureDoesNotMatch"];
+const REJECTED_SESSION_CODES: &[&str] = &[
+    "InvalidSecurityToken",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+];
 /// `X-aliyun-ecs-metadata-token-ttl-seconds` asked for IMDSv2 tokens.
 pub(crate) const METADATA_TOKEN_TTL_SECONDS: u32 = 21600;
 
@@ -210,9 +213,11 @@ impl IdentitySession {
                 sts_vpc,
                 sts_endpoint,
             } => {
-                let missing = |what: &str| KmsError::Request {
+                let missing = |what: &str| {
+                    KmsError::Request {
                     endpoint: "KMS identity".into(),
                     detail: format!("{what} is not set for oidc_role_arn; build the configuration with ConfigBuilder::build or load it from a file so the ALIBABA_CLOUD_* environment fallbacks are applied"),
+                }
                 };
                 let endpoint = oidc::sts_endpoint(
                     sts_endpoint.as_ref(),
@@ -246,7 +251,9 @@ impl IdentitySession {
                     url,
                     endpoint: endpoint.to_string(),
                     role_arn: non_empty(
-                        role_arn.as_deref().ok_or_else(|| missing("credentials_role_arn"))?,
+                        role_arn
+                            .as_deref()
+                            .ok_or_else(|| missing("credentials_role_arn"))?,
                         "credentials_role_arn",
                     )?,
                     oidc_provider_arn: non_empty(
@@ -910,10 +917,16 @@ mod tests {
             let refresh_in = cached.refresh_at - now;
             // Expiration is one wall-clock second coarse at most in this computation.
             assert!(refresh_in <= Duration::from_secs(45 * 60), "{refresh_in:?}");
-            assert!(refresh_in >= Duration::from_secs(44 * 60 + 29), "{refresh_in:?}");
+            assert!(
+                refresh_in >= Duration::from_secs(44 * 60 + 29),
+                "{refresh_in:?}"
+            );
             let expires_in = cached.expires_at - now;
             assert!(expires_in <= Duration::from_secs(59 * 60), "{expires_in:?}");
-            assert!(expires_in >= Duration::from_secs(59 * 60 - 1), "{expires_in:?}");
+            assert!(
+                expires_in >= Duration::from_secs(59 * 60 - 1),
+                "{expires_in:?}"
+            );
             refresh_offsets.insert(refresh_in.as_millis());
         }
         assert!(refresh_offsets.len() > 10, "refresh times must be spread");
@@ -932,7 +945,10 @@ mod tests {
             for _ in 0..20 {
                 let pause = failed_refresh_pause(failures, &mut rng);
                 let ceiling = Duration::from_secs(ceiling);
-                assert!(pause <= ceiling && pause >= ceiling / 2, "{failures}: {pause:?}");
+                assert!(
+                    pause <= ceiling && pause >= ceiling / 2,
+                    "{failures}: {pause:?}"
+                );
             }
         }
     }

@@ -98,9 +98,9 @@ pub(crate) async fn read_token(path: &Path) -> Result<Zeroizing<String>, String>
 
     let shown = path.display();
     let fix = "set credentials_oidc_token_file_path or ALIBABA_CLOUD_OIDC_TOKEN_FILE to the token file; in Alibaba Cloud Kubernetes enable RRSA for the pod's service account";
-    let file = tokio::fs::File::open(path).await.map_err(|e| {
-        format!("cannot open the OIDC token file {shown}: {e}; {fix}")
-    })?;
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| format!("cannot open the OIDC token file {shown}: {e}; {fix}"))?;
     let mut bytes = Zeroizing::new(Vec::new());
     file.take(MAX_TOKEN_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
@@ -111,8 +111,9 @@ pub(crate) async fn read_token(path: &Path) -> Result<Zeroizing<String>, String>
             "the OIDC token file {shown} is larger than {MAX_TOKEN_FILE_BYTES} bytes; it must hold one JWT (STS accepts up to 20000 characters)"
         ));
     }
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| format!("the OIDC token file {shown} is not UTF-8 text; it must hold one JWT"))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
+        format!("the OIDC token file {shown} is not UTF-8 text; it must hold one JWT")
+    })?;
     let token = text.trim_matches(|c: char| c.is_ascii_whitespace());
     if token.is_empty() {
         return Err(format!("the OIDC token file {shown} is empty; {fix}"));

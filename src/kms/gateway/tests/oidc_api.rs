@@ -69,9 +69,12 @@ async fn oidc_caller_reads_a_secret_with_an_anonymous_sts_call() {
     let kms = LocalKms::start().await.unwrap();
     let ak = kms.put_ram_credential(SECRET);
     let role = kms.register_oidc_role(&["acs/ram/user/*"]);
-    let client =
-        GatewayClient::new(&kms.gateway_config(), &oidc_identity(&kms, &role, None), &http())
-            .unwrap();
+    let client = GatewayClient::new(
+        &kms.gateway_config(),
+        &oidc_identity(&kms, &role, None),
+        &http(),
+    )
+    .unwrap();
     assert_eq!(kms.sts_request_count(), 0, "fetched lazily");
     let value = fetch(&client).await.unwrap();
     let data: serde_json::Value = serde_json::from_str(value.secret_data.expose()).unwrap();
@@ -168,7 +171,10 @@ async fn sts_outage_keeps_the_valid_session_until_it_expires() {
     }
     let sts_calls = kms.sts_request_count() - 1;
     assert!(sts_calls >= 3, "refresh retried: {sts_calls}");
-    assert!(sts_calls * 4 < reads, "{sts_calls} STS calls for {reads} reads");
+    assert!(
+        sts_calls * 4 < reads,
+        "{sts_calls} STS calls for {reads} reads"
+    );
     // Past Expiration − 60 s the session is not used any more: the STS error surfaces.
     jump(Duration::from_secs(2 * 60)).await;
     let err = fetch(&client).await.unwrap_err();
@@ -188,8 +194,12 @@ async fn concurrent_first_reads_make_one_sts_call() {
     kms.put_ram_credential(SECRET);
     let role = kms.register_oidc_role(&["*"]);
     let client = Arc::new(
-        GatewayClient::new(&kms.gateway_config(), &oidc_identity(&kms, &role, None), &http())
-            .unwrap(),
+        GatewayClient::new(
+            &kms.gateway_config(),
+            &oidc_identity(&kms, &role, None),
+            &http(),
+        )
+        .unwrap(),
     );
     let reads = (0..16).map(|_| {
         let client = client.clone();
@@ -229,7 +239,11 @@ async fn refused_session_is_replaced_once(
     assert_eq!(err.code(), Some(expected_code), "{err}");
     assert_eq!(fetches(), before, "a refusal alone does not fetch");
     fetch(&client).await.unwrap();
-    assert_eq!(fetches(), before + 1, "the next read fetched one new session");
+    assert_eq!(
+        fetches(),
+        before + 1,
+        "the next read fetched one new session"
+    );
     let second = last_gateway_key(kms);
     assert_ne!(second, session);
 
@@ -242,7 +256,10 @@ async fn refused_session_is_replaced_once(
         })
         .collect();
     let results = futures_join(reads.into_iter()).await;
-    assert!(results.iter().any(Result::is_err), "some read used the refused session");
+    assert!(
+        results.iter().any(Result::is_err),
+        "some read used the refused session"
+    );
     let reads: Vec<_> = (0..16)
         .map(|_| {
             let client = client.clone();
@@ -261,8 +278,12 @@ async fn revoked_oidc_session_is_replaced_with_one_sts_call() {
     kms.put_ram_credential(SECRET);
     let role = kms.register_oidc_role(&["*"]);
     let client = Arc::new(
-        GatewayClient::new(&kms.gateway_config(), &oidc_identity(&kms, &role, None), &http())
-            .unwrap(),
+        GatewayClient::new(
+            &kms.gateway_config(),
+            &oidc_identity(&kms, &role, None),
+            &http(),
+        )
+        .unwrap(),
     );
     refused_session_is_replaced_once(
         &kms,
@@ -280,8 +301,12 @@ async fn expired_early_oidc_session_is_replaced_with_one_sts_call() {
     kms.put_ram_credential(SECRET);
     let role = kms.register_oidc_role(&["*"]);
     let client = Arc::new(
-        GatewayClient::new(&kms.gateway_config(), &oidc_identity(&kms, &role, None), &http())
-            .unwrap(),
+        GatewayClient::new(
+            &kms.gateway_config(),
+            &oidc_identity(&kms, &role, None),
+            &http(),
+        )
+        .unwrap(),
     );
     refused_session_is_replaced_once(
         &kms,
@@ -307,8 +332,7 @@ async fn revoked_ram_role_session_is_replaced_with_one_assume_role_call() {
         duration: None,
         sts_endpoint: Some(kms.sts_endpoint()),
     };
-    let client =
-        Arc::new(GatewayClient::new(&kms.gateway_config(), &credential, &http()).unwrap());
+    let client = Arc::new(GatewayClient::new(&kms.gateway_config(), &credential, &http()).unwrap());
     refused_session_is_replaced_once(
         &kms,
         client,
@@ -328,8 +352,7 @@ async fn revoked_ecs_role_session_is_replaced_with_one_metadata_fetch() {
         role_name: Some("app-role".into()),
         metadata_endpoint: Some(kms.ecs_metadata_endpoint()),
     };
-    let client =
-        Arc::new(GatewayClient::new(&kms.gateway_config(), &credential, &http()).unwrap());
+    let client = Arc::new(GatewayClient::new(&kms.gateway_config(), &credential, &http()).unwrap());
     let credential_reads = || {
         kms.ecs_metadata_requests()
             .iter()
@@ -351,9 +374,12 @@ async fn static_sts_token_is_not_invalidated_and_other_errors_keep_the_session()
     let kms = LocalKms::start().await.unwrap();
     kms.put_ram_credential(SECRET);
     let role = kms.register_oidc_role(&["acs/ram/user/*"]);
-    let client =
-        GatewayClient::new(&kms.gateway_config(), &oidc_identity(&kms, &role, None), &http())
-            .unwrap();
+    let client = GatewayClient::new(
+        &kms.gateway_config(),
+        &oidc_identity(&kms, &role, None),
+        &http(),
+    )
+    .unwrap();
     fetch(&client).await.unwrap();
     // A permission error says nothing about the session: it stays.
     kms.put_generic_secret("other", "x");
@@ -425,7 +451,10 @@ async fn sts_refusals_are_typed_and_never_show_the_token() {
         assert_eq!(err.code(), Some(code), "{err}");
         let text = format!("{err} {err:?}");
         assert!(text.contains("AssumeRoleWithOIDC"), "{text}");
-        assert!(!text.contains(token.trim()) && !text.contains(&forged), "{text}");
+        assert!(
+            !text.contains(token.trim()) && !text.contains(&forged),
+            "{text}"
+        );
     }
     // The default session name is ours, with a timestamp like the official ones.
     let names: Vec<String> = kms
@@ -462,6 +491,13 @@ async fn sts_refusals_are_typed_and_never_show_the_token() {
     .unwrap();
     let err = fetch(&client).await.unwrap_err();
     assert!(matches!(err, KmsError::Request { .. }), "{err:?}");
-    assert!(err.to_string().contains("ALIBABA_CLOUD_OIDC_TOKEN_FILE"), "{err}");
-    assert_eq!(kms.total_requests(), 0, "KMS is never called without a session");
+    assert!(
+        err.to_string().contains("ALIBABA_CLOUD_OIDC_TOKEN_FILE"),
+        "{err}"
+    );
+    assert_eq!(
+        kms.total_requests(),
+        0,
+        "KMS is never called without a session"
+    );
 }

@@ -17,7 +17,8 @@ use crate::kms::KmsError;
 const PINNED_TIMESTAMP: &str = "2024-02-01T08:00:00Z";
 
 fn vectors() -> Vec<Value> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oidc/assume_role_with_oidc.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/oidc/assume_role_with_oidc.json");
     let file: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     file["vectors"].as_array().unwrap().clone()
 }
@@ -128,7 +129,11 @@ fn policy_and_duration_decode_to_what_the_python_client_sent() {
         policy: Some(policy),
         duration: Duration::from_secs(config["roleSessionExpiration"].as_u64().unwrap()),
     };
-    let request = oidc_request(&call, v["token_file_text"].as_str().unwrap(), PINNED_TIMESTAMP);
+    let request = oidc_request(
+        &call,
+        v["token_file_text"].as_str().unwrap(),
+        PINNED_TIMESTAMP,
+    );
     let mut ours: Vec<(String, String)> = decode_form(&request.query)
         .into_iter()
         .chain(decode_form(&request.body))
@@ -137,14 +142,23 @@ fn policy_and_duration_decode_to_what_the_python_client_sent() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| (p[0].as_str().unwrap().to_owned(), p[1].as_str().unwrap().to_owned()))
+        .map(|p| {
+            (
+                p[0].as_str().unwrap().to_owned(),
+                p[1].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     ours.sort();
     theirs.sort();
     assert_eq!(ours, theirs);
     // RFC 3986 (Node's encodeURIComponent agrees for these characters; `*` is escaped too).
-    assert!(request.body.contains("Policy=%7B%22Version%22%3A%221%22%2C"));
-    assert!(request.body.contains("%3A%2A%3A%2A%3Asecret%2Facs%2Fram%2Fuser%2F%2A"));
+    assert!(request
+        .body
+        .contains("Policy=%7B%22Version%22%3A%221%22%2C"));
+    assert!(request
+        .body
+        .contains("%3A%2A%3A%2A%3Asecret%2Facs%2Fram%2Fuser%2F%2A"));
     assert!(request.body.contains("&DurationSeconds=900"));
     let space = oidc_request(
         &OidcCall {
@@ -154,7 +168,11 @@ fn policy_and_duration_decode_to_what_the_python_client_sent() {
         "t",
         PINNED_TIMESTAMP,
     );
-    assert!(space.body.contains("Policy=a%20b&"), "{}", space.body.as_str());
+    assert!(
+        space.body.contains("Policy=a%20b&"),
+        "{}",
+        space.body.as_str()
+    );
 }
 
 #[test]
@@ -210,11 +228,19 @@ async fn bad_token_files_are_named_without_their_content() {
     };
     let missing = dir.path().join("absent");
     let err = read_token(&missing).await.unwrap_err();
-    assert!(err.contains("absent") && err.contains("ALIBABA_CLOUD_OIDC_TOKEN_FILE"), "{err}");
+    assert!(
+        err.contains("absent") && err.contains("ALIBABA_CLOUD_OIDC_TOKEN_FILE"),
+        "{err}"
+    );
     let err = read_token(&write("blank", b" \n\t")).await.unwrap_err();
     assert!(err.contains("is empty"), "{err}");
-    let err = read_token(&write("binary", b"secret-part\xff\xfe")).await.unwrap_err();
-    assert!(err.contains("not UTF-8") && !err.contains("secret-part"), "{err}");
+    let err = read_token(&write("binary", b"secret-part\xff\xfe"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("not UTF-8") && !err.contains("secret-part"),
+        "{err}"
+    );
     let big = vec![b'a'; 64 * 1024 + 1];
     let err = read_token(&write("big", &big)).await.unwrap_err();
     assert!(err.contains("larger than"), "{err}");
@@ -237,8 +263,14 @@ fn the_captured_answer_parses_and_the_error_body_is_typed() {
         &time::format_description::well_known::Rfc3339,
     )
     .unwrap();
-    assert_eq!(temporary.expiration_for_tests(), std::time::SystemTime::from(expected));
-    assert_eq!(temporary.access_key_id_for_tests(), "STS.NUgYrLnoC37mZZCNnAbezOIDC1");
+    assert_eq!(
+        temporary.expiration_for_tests(),
+        std::time::SystemTime::from(expected)
+    );
+    assert_eq!(
+        temporary.access_key_id_for_tests(),
+        "STS.NUgYrLnoC37mZZCNnAbezOIDC1"
+    );
 
     let v = vector("oidc_py_sts_error_400_fixed");
     let body = serde_json::to_vec(&v["response"]["body"]).unwrap();
