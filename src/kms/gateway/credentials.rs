@@ -323,13 +323,7 @@ impl IdentitySession {
         let Some(code) = error.code() else {
             return false;
         };
-        let rejected = REJECTED_SESSION_CODES.iter().any(|prefix| {
-            code == *prefix
-                || code
-                    .strip_prefix(prefix)
-                    .is_some_and(|rest| rest.starts_with('.'))
-        });
-        if !rejected {
+        if !is_rejected_session_code(code) {
             return false;
         }
         let dropped = refresher.invalidate(used);
@@ -363,6 +357,17 @@ fn non_empty_secret(value: &SecretString, key: &str) -> Result<SecretString, Kms
         });
     }
     Ok(value.clone())
+}
+
+/// Whether a KMS error code says the signing credential is not accepted: one of
+/// [`REJECTED_SESSION_CODES`] or a sub-code of it (`InvalidSecurityToken.Expired`).
+fn is_rejected_session_code(code: &str) -> bool {
+    REJECTED_SESSION_CODES.iter().any(|prefix| {
+        code == *prefix
+            || code
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('.'))
+    })
 }
 
 /// Temporary credentials as returned by STS or the metadata service.
@@ -950,6 +955,32 @@ mod tests {
                     "{failures}: {pause:?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn which_codes_mean_the_session_is_refused() {
+        for code in [
+            "SignatureDoesNotMatch",
+            "InvalidSecurityToken.Expired",
+            "InvalidSecurityToken.MismatchWithAccessKey",
+            "InvalidSecurityToken.Malformed",
+            "InvalidAccessKeyId",
+            "InvalidAccessKeyId.NotFound",
+            "InvalidAccessKeyId.Inactive",
+        ] {
+            assert!(is_rejected_session_code(code), "{code}");
+        }
+        for code in [
+            "Forbidden.NoPermission",
+            "Rejected.Throttling",
+            "InvalidAccessKeyIdX",
+            "InvalidSecurityTokenExpired",
+            "MissingSecurityToken",
+            "IllegalTimestamp",
+            "",
+        ] {
+            assert!(!is_rejected_session_code(code), "{code}");
         }
     }
 
