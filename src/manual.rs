@@ -232,6 +232,27 @@
 //! fallbacks to a [`KmsIdentity::OidcRoleArn`](crate::config::KmsIdentity::OidcRoleArn) whose
 //! fields are `None`; the built [`Config`](crate::config::Config) holds the resolved values.
 //!
+//! ```
+//! use aliyun_managed_credentials::config::{ConfigBuilder, KmsIdentity};
+//!
+//! let config = ConfigBuilder::new()
+//!     .with_identity(KmsIdentity::OidcRoleArn {
+//!         role_arn: Some("acs:ram::1234567890123456:role/kms-reader-rrsa".into()),
+//!         oidc_provider_arn: Some("acs:ram::1234567890123456:oidc-provider/ack-rrsa-c01".into()),
+//!         oidc_token_file: Some("/var/run/secrets/ack.alibabacloud.com/rrsa-tokens/token".into()),
+//!         role_session_name: None, // ALIBABA_CLOUD_ROLE_SESSION_NAME, else a default
+//!         policy: None,
+//!         duration: None, // 3600 s
+//!         sts_region_id: Some("cn-hangzhou".into()),
+//!         sts_vpc: Some(true), // sts-vpc.cn-hangzhou.aliyuncs.com
+//!         sts_endpoint: None,
+//!     })
+//!     .add_gateway_region("cn-hangzhou")
+//!     .build()?;
+//! assert!(matches!(config.identity, Some(KmsIdentity::OidcRoleArn { .. })));
+//! # Ok::<(), aliyun_managed_credentials::config::ConfigError>(())
+//! ```
+//!
 //! What we do, and where it differs from the official clients on purpose:
 //!
 //! - **No `credentials_type`**: when shared-gateway endpoints are configured and

@@ -187,6 +187,55 @@ mod tests {
     }
 
     #[test]
+    fn the_file_loader_applies_the_same_rules() {
+        use crate::config::properties::Properties;
+        let load = |text: &str, env: &[(&str, &str)]| {
+            let props = Properties::parse(text, "rrsa.properties").unwrap();
+            crate::config::file::from_properties_with_env(
+                &props,
+                std::path::Path::new("/etc/app"),
+                "rrsa.properties",
+                None,
+                &env_of(env),
+            )
+        };
+        let gw = "cache_client_region_id=[{\"regionId\":\"cn-hangzhou\"}]\n";
+        // No credentials_type + RRSA environment: OIDC from the environment.
+        let config = load(gw, RRSA).unwrap();
+        let Some(KmsIdentity::OidcRoleArn { role_arn, .. }) = config.identity else {
+            panic!("not OIDC: {:?}", config.identity)
+        };
+        assert_eq!(role_arn.as_deref(), Some(RRSA[0].1));
+        // Explicit type: file keys win, the environment fills the rest; a relative token path
+        // in the file is relative to the file's directory.
+        let text = format!(
+            "credentials_type=oidc_role_arn\ncredentials_oidc_token_file_path=token\ncredentials_sts_region_id=cn-beijing\n{gw}"
+        );
+        let mut env = RRSA.to_vec();
+        env.push((ENV_STS_REGION, "cn-hangzhou"));
+        let config = load(&text, &env).unwrap();
+        let Some(KmsIdentity::OidcRoleArn {
+            oidc_token_file,
+            sts_region_id,
+            oidc_provider_arn,
+            ..
+        }) = config.identity
+        else {
+            panic!("not OIDC")
+        };
+        assert_eq!(oidc_token_file, Some(PathBuf::from("/etc/app/token")));
+        assert_eq!(sts_region_id.as_deref(), Some("cn-beijing"));
+        assert_eq!(oidc_provider_arn.as_deref(), Some(RRSA[1].1));
+        // Nothing in the environment: the error names the key, its line's file and the variable.
+        let err = load(&text, &[]).unwrap_err().to_string();
+        assert!(
+            err.starts_with("rrsa.properties, line 1, key `credentials_type`")
+                && err.contains("ALIBABA_CLOUD_ROLE_ARN"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn absent_type_without_complete_rrsa_environment_stays_an_error() {
         // Two of three variables: not RRSA (the official chain needs all three).
         let err = gateway_builder()
