@@ -56,6 +56,8 @@ pub(crate) const FAILED_REFRESH_MAX_PAUSE: Duration = Duration::from_secs(5 * 60
 /// Role session name when none is configured for `oidc_role_arn` (followed by `-<unix s>` like
 /// the official `credentials-python-<unix s>`).
 const DEFAULT_OIDC_SESSION_PREFIX: &str = "aliyun-managed-credentials";
+/// How to get the `ALIBABA_CLOUD_*` fallbacks applied to an `oidc_role_arn` identity.
+const UNRESOLVED_OIDC_HINT: &str = "build the configuration with ConfigBuilder::build or load it from a file, so that the ALIBABA_CLOUD_* environment fallbacks are applied";
 /// KMS error codes saying the credential a request was signed with is not (or no longer)
 /// accepted: a temporary session is then dropped and fetched again.
 const REJECTED_SESSION_CODES: &[&str] = &[
@@ -213,11 +215,9 @@ impl IdentitySession {
                 sts_vpc,
                 sts_endpoint,
             } => {
-                let missing = |what: &str| {
-                    KmsError::Request {
+                let missing = |what: &str| KmsError::Request {
                     endpoint: "KMS identity".into(),
-                    detail: format!("{what} is not set for oidc_role_arn; build the configuration with ConfigBuilder::build or load it from a file so the ALIBABA_CLOUD_* environment fallbacks are applied"),
-                }
+                    detail: format!("{what} is not set for oidc_role_arn; {UNRESOLVED_OIDC_HINT}"),
                 };
                 let endpoint = oidc::sts_endpoint(
                     sts_endpoint.as_ref(),

@@ -501,3 +501,43 @@ async fn sts_refusals_are_typed_and_never_show_the_token() {
         "KMS is never called without a session"
     );
 }
+
+#[tokio::test]
+async fn an_unresolved_identity_is_refused_at_construction() {
+    let kms = LocalKms::start().await.unwrap();
+    let role = kms.register_oidc_role(&["*"]);
+    // A `Config` edited field by field skips `build()`, so nothing was taken from the
+    // environment: the session refuses to start instead of calling STS without a role.
+    let identity = KmsIdentity::OidcRoleArn {
+        role_arn: None,
+        oidc_provider_arn: Some(role.oidc_provider_arn.clone()),
+        oidc_token_file: Some(role.token_file.clone()),
+        role_session_name: None,
+        policy: None,
+        duration: None,
+        sts_region_id: None,
+        sts_vpc: None,
+        sts_endpoint: Some(kms.sts_endpoint()),
+    };
+    let err = GatewayClient::new(&kms.gateway_config(), &identity, &http()).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("credentials_role_arn") && text.contains("ConfigBuilder::build"),
+        "{text}"
+    );
+    // VPC without region or endpoint: refused here too, not sent to the public endpoint.
+    let identity = KmsIdentity::OidcRoleArn {
+        role_arn: Some(role.role_arn.clone()),
+        oidc_provider_arn: Some(role.oidc_provider_arn.clone()),
+        oidc_token_file: Some(role.token_file.clone()),
+        role_session_name: None,
+        policy: None,
+        duration: None,
+        sts_region_id: None,
+        sts_vpc: Some(true),
+        sts_endpoint: None,
+    };
+    let err = GatewayClient::new(&kms.gateway_config(), &identity, &http()).unwrap_err();
+    assert!(err.to_string().contains("needs a region"), "{err}");
+    assert_eq!(kms.sts_request_count(), 0);
+}
