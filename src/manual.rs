@@ -132,16 +132,19 @@
 //!
 //! | Key | Meaning | Type | Default | Example | Notes |
 //! | --- | --- | --- | --- | --- | --- |
-//! | `credentials_type` | how to authenticate to the shared gateway | `client_key` \| `ak` \| `token` \| `sts` \| `ram_role` \| `ecs_ram_role` \| `sts_token` | none (then only `cache_client_dkms_config_info` works) | `client_key` | case-insensitive; an unknown value is an error listing the allowed ones. `sts_token` is ours. |
+//! | `credentials_type` | how to authenticate to the shared gateway | `client_key` \| `ak` \| `token` \| `sts` \| `ram_role` \| `ecs_ram_role` \| `oidc_role_arn` \| `sts_token` | none (then only `cache_client_dkms_config_info` works, unless the [RRSA environment](#rrsa--oidc-oidc_role_arn) is set) | `client_key` | case-insensitive; an unknown value is an error listing the allowed ones. `sts_token` is ours. |
 //! | `credentials_access_key_id` | AccessKey id | string | — | `LTAI5t…` | required for `ak`, `sts`, `ram_role`, `sts_token` |
 //! | `credentials_access_secret` | AccessKey secret | string (secret) | — | | required with the id; never printed |
 //! | `credentials_access_token_id`, `credentials_access_token` | `token` type: used as an AccessKey pair | string (token is secret) | — | | both required for `token` |
 //! | `credentials_security_token` | STS security token (ours, `sts_token`) | string (secret) | — | | required for `sts_token` |
-//! | `credentials_role_arn` | RAM role to assume | string | — | `acs:ram::123:role/app` | required for `sts`/`ram_role` |
-//! | `credentials_role_session_name` | role session name | string | — | `app-session` | required for `sts`/`ram_role` |
-//! | `credentials_policy` | inline policy for AssumeRole | JSON string | none | | `sts`/`ram_role` |
-//! | `credentials_duration_seconds` | session duration asked of STS | integer s | STS default | `3600` | `sts`/`ram_role`; non-integer is an error |
-//! | `credentials_sts_endpoint` | STS endpoint | `host[:port]` | `sts.aliyuncs.com` | `sts-vpc.cn-hangzhou.aliyuncs.com` | `sts`/`ram_role` |
+//! | `credentials_role_arn` | RAM role to assume | string | `oidc_role_arn`: `ALIBABA_CLOUD_ROLE_ARN` | `acs:ram::123:role/app` | required for `sts`/`ram_role`, and for `oidc_role_arn` (here or in the variable) |
+//! | `credentials_role_session_name` | role session name | string | `oidc_role_arn`: `ALIBABA_CLOUD_ROLE_SESSION_NAME`, else `aliyun-managed-credentials-<unix s>` | `app-session` | required for `sts`/`ram_role` |
+//! | `credentials_policy` | inline policy for AssumeRole / AssumeRoleWithOIDC | JSON string | none | | `sts`/`ram_role`/`oidc_role_arn` |
+//! | `credentials_duration_seconds` | session duration asked of STS | integer s | 3600 | `3600` | `sts`/`ram_role`/`oidc_role_arn`; non-integer is an error; `oidc_role_arn`: 900–43200 |
+//! | `credentials_sts_endpoint` | STS endpoint | `host[:port]` | `sts.aliyuncs.com` (`oidc_role_arn`: from the STS region, below) | `sts-vpc.cn-hangzhou.aliyuncs.com` | `sts`/`ram_role`/`oidc_role_arn`; wins over region and VPC |
+//! | `credentials_oidc_provider_arn` | OIDC identity provider in RAM | string | `ALIBABA_CLOUD_OIDC_PROVIDER_ARN` | `acs:ram::123:oidc-provider/ack-rrsa-c0123…` | required for `oidc_role_arn` (here or in the variable) |
+//! | `credentials_oidc_token_file_path` | the OIDC token file | path (relative: to the properties file's directory) | `ALIBABA_CLOUD_OIDC_TOKEN_FILE` | `/var/run/secrets/ack.alibabacloud.com/rrsa-tokens/token` | required for `oidc_role_arn`; read at every STS call, never at load |
+//! | `credentials_sts_region_id` | STS region: `sts.<region>.aliyuncs.com` | region id | `ALIBABA_CLOUD_STS_REGION`, else the global `sts.aliyuncs.com` | `cn-hangzhou` | `oidc_role_arn` |
 //! | `credentials_role_name` | ECS instance RAM role | string | discovered from metadata | `EcsRamRoleForApp` | `ecs_ram_role`; optional here (required by the official v1 clients) |
 //! | `credentials_ecs_metadata_endpoint` | ECS metadata service (ours) | `host[:port]` or `http://host[:port]` | `100.100.100.200` | `http://127.0.0.1:8080` | `ecs_ram_role`; plain HTTP, default port 80 |
 //! | `client_key_private_key_path` | ClientKey JSON `{"KeyId","PrivateKeyData"}` | path | — | `/etc/app/clientKey_KAAP.xxx.json` | required for `client_key`; also the fallback `clientKeyFile` of DKMS entries |
@@ -154,14 +157,17 @@
 //! | `delay_interval` | delay after `NextRotationDate` (MCP) | integer ms | 300000 (5 min) | | same as `refresh_rotation_delay_ms`, which wins |
 //! | `monitor_period_milliseconds`, `monitor_customer_milliseconds` | MCP AK-monitor periods | — | — | | accepted and ignored (debug log); there is no monitor thread |
 //!
-//! Recognised but not supported (warned about): the official v2-client keys
-//! `credentials_oidc_provider_arn`, `credentials_oidc_token_file_path`, `credentials_sts_region_id`
-//! (and `credentials_type=oidc_role_arn` is rejected as unknown). A `client_key_password` key in the
-//! file is ignored with a warning: that name is read only from the environment.
+//! A `client_key_password` key in the file is ignored with a warning: that name is read only from
+//! the environment. Our key `credentials_sts_vpc` (`true`/`false`, default
+//! `ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED`, else `false`) selects `sts-vpc.<region>.aliyuncs.com`
+//! for `oidc_role_arn`; the official clients have no properties key for it, only the variable.
+//! See [RRSA / OIDC](#rrsa--oidc-oidc_role_arn) for how these keys and the `ALIBABA_CLOUD_*`
+//! variables combine.
 //!
 //! The `credentials_type` becomes a [`KmsIdentity`](crate::config::KmsIdentity) (how the application
 //! authenticates to KMS): `client_key` → `ClientKey`, `ak` and `token` → `AccessKey`, `sts_token` →
-//! `StsToken`, `sts` and `ram_role` → `RamRoleArn`, `ecs_ram_role` → `EcsRamRole`.
+//! `StsToken`, `sts` and `ram_role` → `RamRoleArn`, `ecs_ram_role` → `EcsRamRole`,
+//! `oidc_role_arn` → `OidcRoleArn`.
 //!
 //! ### `cache_client_region_id` entries
 //!
@@ -194,6 +200,98 @@
 //!
 //! Fields the official DKMS object inherits from the instance SDK (`protocol`, `readTimeout`,
 //! `httpProxy`, `password`, `caCert`, …) are ignored with a warning.
+//!
+//! ## RRSA / OIDC (`oidc_role_arn`)
+//!
+//! In Alibaba Cloud Kubernetes (ACK) with RRSA, a pod whose service account is bound to a RAM role
+//! gets a projected OIDC token file and three environment variables. `credentials_type=oidc_role_arn`
+//! trades that token for an STS session with the anonymous STS `AssumeRoleWithOIDC` and signs KMS
+//! requests with it, as the official v2 clients do.
+//!
+//! | Value | Key | Environment variable (used when the key is absent) | Default |
+//! | --- | --- | --- | --- |
+//! | role ARN | `credentials_role_arn` | `ALIBABA_CLOUD_ROLE_ARN` | required |
+//! | OIDC provider ARN | `credentials_oidc_provider_arn` | `ALIBABA_CLOUD_OIDC_PROVIDER_ARN` | required |
+//! | token file | `credentials_oidc_token_file_path` | `ALIBABA_CLOUD_OIDC_TOKEN_FILE` | required |
+//! | session name | `credentials_role_session_name` | `ALIBABA_CLOUD_ROLE_SESSION_NAME` | `aliyun-managed-credentials-<unix s>` |
+//! | STS region | `credentials_sts_region_id` | `ALIBABA_CLOUD_STS_REGION` | none: `sts.aliyuncs.com` |
+//! | VPC STS endpoint | `credentials_sts_vpc` (ours) | `ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED` (`true`, any case; anything else is false) | `false` |
+//! | STS endpoint | `credentials_sts_endpoint` | — | `sts[-vpc].<region>.aliyuncs.com` or `sts.aliyuncs.com` |
+//! | session duration | `credentials_duration_seconds` | — | 3600 (900–43200) |
+//! | policy | `credentials_policy` | — | none |
+//!
+//! ```text
+//! # managed_credentials_providers.properties in the pod: everything else comes from RRSA
+//! credentials_type=oidc_role_arn
+//! credentials_sts_region_id=cn-hangzhou
+//! credentials_sts_vpc=true
+//! cache_client_region_id=[{"regionId":"cn-hangzhou","vpc":true}]
+//! ```
+//!
+//! In code, [`ConfigBuilder::build`](crate::config::ConfigBuilder::build) applies the same
+//! fallbacks to a [`KmsIdentity::OidcRoleArn`](crate::config::KmsIdentity::OidcRoleArn) whose
+//! fields are `None`; the built [`Config`](crate::config::Config) holds the resolved values.
+//!
+//! ```
+//! use aliyun_managed_credentials::config::{ConfigBuilder, KmsIdentity};
+//!
+//! let config = ConfigBuilder::new()
+//!     .with_identity(KmsIdentity::OidcRoleArn {
+//!         role_arn: Some("acs:ram::1234567890123456:role/kms-reader-rrsa".into()),
+//!         oidc_provider_arn: Some("acs:ram::1234567890123456:oidc-provider/ack-rrsa-c01".into()),
+//!         oidc_token_file: Some("/var/run/secrets/ack.alibabacloud.com/rrsa-tokens/token".into()),
+//!         role_session_name: None, // ALIBABA_CLOUD_ROLE_SESSION_NAME, else a default
+//!         policy: None,
+//!         duration: None, // 3600 s
+//!         sts_region_id: Some("cn-hangzhou".into()),
+//!         sts_vpc: Some(true), // sts-vpc.cn-hangzhou.aliyuncs.com
+//!         sts_endpoint: None,
+//!     })
+//!     .add_gateway_region("cn-hangzhou")
+//!     .build()?;
+//! assert!(matches!(config.identity, Some(KmsIdentity::OidcRoleArn { .. })));
+//! # Ok::<(), aliyun_managed_credentials::config::ConfigError>(())
+//! ```
+//!
+//! What we do, and where it differs from the official clients on purpose:
+//!
+//! - **No `credentials_type`**: when shared-gateway endpoints are configured and
+//!   `ALIBABA_CLOUD_ROLE_ARN`, `ALIBABA_CLOUD_OIDC_PROVIDER_ARN` and `ALIBABA_CLOUD_OIDC_TOKEN_FILE`
+//!   are all set, `oidc_role_arn` is selected (logged at INFO), like the RRSA step of the official
+//!   default credential chain. The other steps of that chain (AccessKey variables, CLI profiles,
+//!   ECS role, credentials URI) are not followed: a configuration says how it authenticates. If
+//!   `ALIBABA_CLOUD_ACCESS_KEY_ID` is set too, the official chain would use it first; we warn and
+//!   use RRSA. The file's `credentials_*` keys are ignored (with a warning) without
+//!   `credentials_type`, so to set a region or endpoint, also set `credentials_type=oidc_role_arn`.
+//! - **The variables are read when the configuration is loaded or built**, the token file at every
+//!   STS call (each refresh), so a rotated token is always the one sent.
+//! - **The token is trimmed** of surrounding ASCII whitespace (a JWT has none); the official
+//!   clients send a trailing newline of a hand-written file to STS as `%0A`.
+//! - **VPC without a region is an error** at load time naming both settings. The official clients
+//!   silently call the public `sts.aliyuncs.com` instead, which a VPC without internet access
+//!   cannot reach: a start-up error is easier to diagnose than timeouts an hour later.
+//! - **The request** is a `POST` with only `Version, Action, Format, Timestamp` in the query and the
+//!   parameters in a form body (byte-identical to `@alicloud/credentials`; the Python client puts
+//!   the token in the URL). It carries no AccessKey, signature or security token.
+//! - **`credentials_duration_seconds`** is an integer from 900 to 43200; the official Python v2
+//!   client crashes on any value of this key.
+//! - **Refresh**: a session is refreshed 15 minutes (at most half its lifetime) before its
+//!   `Expiration`, moved earlier by a random up-to-1/30 of that margin so that pods started together
+//!   do not call STS together; one caller refreshes while the others keep signing with the current
+//!   session. **If STS fails, the current session keeps being used** until 60 s (at most a tenth
+//!   of its lifetime) before it expires, with refresh attempts 30 s, 60 s, … up to 5 min apart
+//!   (jittered). The official Python client fails every call during its 15-minute refresh window
+//!   when STS is down, although the session is still valid.
+//!
+//! ## Temporary caller sessions that KMS refuses
+//!
+//! For every refreshing identity (`sts`/`ram_role`, `ecs_ram_role`, `oidc_role_arn`): when KMS
+//! answers a request signed with the session with `InvalidSecurityToken.*`, `InvalidAccessKeyId.*`
+//! or `SignatureDoesNotMatch` (the session was revoked, expired early, or the clock is off), the
+//! session is dropped at once and the next request fetches a new one — exactly one STS (or
+//! metadata) call however many requests saw the refusal — instead of failing until its planned
+//! refresh. The refused request itself returns its error (logged at WARN). Static identities
+//! (`ak`, `sts_token`, `client_key`) cannot be renewed and are left alone.
 //!
 //! ## ClientKey password order
 //!
@@ -1557,6 +1655,19 @@
 //! `set_ecs_imdsv2(bool)`, `set_ecs_credential_lifetime(d)`, `ecs_metadata_requests()`,
 //! `set_gateway_clock_offset(secs)`, `gateway_nonces()`.
 //!
+//! The same fake STS answers the anonymous `AssumeRoleWithOIDC` of RRSA callers: it rejects any
+//! AccessKey, signature, security token, `Authorization` or `x-acs-*` header, checks `Timestamp`,
+//! and verifies provider ARN, role ARN and the OIDC token against what it issued, answering the
+//! documented STS codes (401 `AuthenticationFail.NoPermission`,
+//! `AuthenticationFail.OIDCToken.Invalid`, `.InvalidSignature`, `.Expired`). The sessions it
+//! issues go into the same caller registry the gateway verifies. API:
+//! `register_oidc_role(&patterns)` (writes the token file; returns an `OidcRole` with
+//! `role_arn`, `oidc_provider_arn`, `token_file` and `environment()`), `rotate_oidc_token(&role)`
+//! (the old token is then refused as expired), `oidc_sts_requests()` (method, query, body and
+//! header names, session name, which token generation was sent; never the token),
+//! `oidc_properties(&role, from_environment)`, `expire_sts_session(id)` (the gateway then answers
+//! `InvalidSecurityToken.Expired`), `set_sts_fault_always(Some(fault))` (an STS outage).
+//!
 //! ## Standalone
 //!
 //! ```sh
@@ -1753,6 +1864,11 @@
 //!
 //! # shared gateway: golden vectors (8 tests, ~0.2 s), end to end through LocalKms (11 tests, ~0.5 s)
 //! cargo test --all-features --lib kms::gateway
+//!
+//! # RRSA / OIDC: AssumeRoleWithOIDC vectors, LocalKms end to end, token re-read, STS outage,
+//! # refused-session invalidation (OIDC, RAM role, ECS role), config and environment fallbacks
+//! cargo test --all-features --lib oidc
+//! cargo test --all-features --test oidc_rrsa
 //!
 //! # provider: engine under paused tokio time (29 tests, < 0.1 s), against LocalKms (11 tests, ~4.5 s)
 //! cargo test --all-features --lib -- cache secret

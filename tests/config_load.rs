@@ -511,14 +511,14 @@ fn error_password_file_path_name_refers_to_missing_key() {
 
 #[test]
 fn error_unknown_credentials_type_lists_allowed_values() {
-    let (e, msg) = err(&format!("{GW}credentials_type=oidc_role_arn\n"));
+    let (e, msg) = err(&format!("{GW}credentials_type=oidc\n"));
     assert!(
         matches!(e, ConfigError::UnknownCredentialsType { .. }),
         "{e:?}"
     );
     assert_eq!(
         msg,
-        "test.properties, line 2, key `credentials_type`: unknown credentials_type `oidc_role_arn`; allowed values: client_key, ak, token, sts, ram_role, ecs_ram_role, sts_token"
+        "test.properties, line 2, key `credentials_type`: unknown credentials_type `oidc`; allowed values: client_key, ak, token, sts, ram_role, ecs_ram_role, oidc_role_arn, sts_token"
     );
 }
 
@@ -562,6 +562,62 @@ fn error_no_endpoint() {
     );
     let (e, _) = err("# empty\n");
     assert!(matches!(e, ConfigError::NoEndpoint { .. }), "{e:?}");
+}
+
+/// `credentials_type=oidc_role_arn` with every official v2 key (the properties text of the
+/// captured `v2_oidc_instance_gateway_fixed` run, shared/vectors/dedicated-gateway, plus
+/// `credentials_duration_seconds`, which crashes the official Python client, and our
+/// `credentials_sts_vpc`). Every value is given, so the process environment does not matter.
+#[test]
+fn oidc_role_arn_with_every_key() {
+    let text = "credentials_type=oidc_role_arn\n\
+        credentials_role_arn=acs:ram::1234567890123456:role/kms-reader-rrsa\n\
+        credentials_oidc_provider_arn=acs:ram::1234567890123456:oidc-provider/ack-rrsa-c0123456789abcdef0123456789abcdef\n\
+        credentials_oidc_token_file_path=rrsa/token\n\
+        credentials_role_session_name=app-prod-rrsa\n\
+        credentials_policy={\"Version\":\"1\"}\n\
+        credentials_duration_seconds=3600\n\
+        credentials_sts_region_id=cn-hangzhou\n\
+        credentials_sts_vpc=true\n\
+        credentials_sts_endpoint=sts-vpc.cn-hangzhou.aliyuncs.com\n";
+    let c = load(&format!("{text}{GW}")).unwrap();
+    assert_eq!(
+        c.identity,
+        Some(KmsIdentity::OidcRoleArn {
+            role_arn: Some("acs:ram::1234567890123456:role/kms-reader-rrsa".into()),
+            oidc_provider_arn: Some("acs:ram::1234567890123456:oidc-provider/ack-rrsa-c0123456789abcdef0123456789abcdef".into()),
+            oidc_token_file: Some(PathBuf::from("/base/rrsa/token")),
+            role_session_name: Some("app-prod-rrsa".into()),
+            policy: Some("{\"Version\":\"1\"}".into()),
+            duration: Some(Duration::from_secs(3600)),
+            sts_region_id: Some("cn-hangzhou".into()),
+            sts_vpc: Some(true),
+            sts_endpoint: Some(ep("sts-vpc.cn-hangzhou.aliyuncs.com", 443)),
+        })
+    );
+    // The builder takes the same identity and yields the same configuration.
+    let built = ConfigBuilder::new()
+        .with_identity(c.identity.clone().unwrap())
+        .add_gateway_region("cn-hangzhou")
+        .build()
+        .unwrap();
+    assert_eq!(built.identity, c.identity);
+
+    let (e, msg) = err(&format!("{}{GW}", text.replace("=3600", "=600")));
+    assert!(matches!(e, ConfigError::InvalidNumber { .. }), "{e:?}");
+    assert!(
+        msg.contains("credentials_duration_seconds") && msg.contains("900"),
+        "{msg}"
+    );
+    let (e, msg) = err(&format!("{}{GW}", text.replace("=3600", "=1h")));
+    assert!(matches!(e, ConfigError::InvalidNumber { .. }), "{e:?}");
+    assert!(msg.contains("line 7"), "{msg}");
+    let (e, msg) = err(&format!(
+        "{}{GW}",
+        text.replace("sts_vpc=true", "sts_vpc=yes")
+    ));
+    assert!(matches!(e, ConfigError::InvalidBool { .. }), "{e:?}");
+    assert!(msg.contains("credentials_sts_vpc"), "{msg}");
 }
 
 #[test]

@@ -3,7 +3,8 @@
 //! failing in many ways over both KMS protocols and the credentials endpoint, plus `{:?}` and
 //! `{}` of every public type those paths produce. None of the secrets involved may appear,
 //! whole or in part: AccessKeySecrets, the STS token, the caller's AccessKey secret, the
-//! ClientKey password and private key, request signatures and the endpoint's token.
+//! ClientKey password and private key, request signatures, the endpoint's token and the RRSA
+//! OIDC token.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -212,7 +213,22 @@ async fn no_secret_reaches_a_log_line_or_a_rendered_type() {
     let sts = kms.issue_sts_token(&["*"], Duration::from_secs(3600));
     scan.secret("STS secret", &sts.access_key_secret);
     scan.secret("STS token", &sts.security_token);
+    // RRSA: the OIDC token is sent to STS in a form body only, never logged or rendered.
+    let role = kms.register_oidc_role(&["*"]);
+    let oidc_token = std::fs::read_to_string(&role.token_file).unwrap();
+    scan.secret("OIDC token", &oidc_token);
     for identity in [
+        KmsIdentity::OidcRoleArn {
+            role_arn: Some(role.role_arn.clone()),
+            oidc_provider_arn: Some(role.oidc_provider_arn.clone()),
+            oidc_token_file: Some(role.token_file.clone()),
+            role_session_name: None,
+            policy: None,
+            duration: None,
+            sts_region_id: None,
+            sts_vpc: None,
+            sts_endpoint: Some(kms.sts_endpoint()),
+        },
         KmsIdentity::AccessKey {
             access_key_id: caller.access_key_id.clone(),
             access_key_secret: SecretString::from(caller.access_key_secret.as_str()),

@@ -8,6 +8,10 @@ use std::time::Duration;
 use super::endpoint::{gateway_endpoint, valid_region_id};
 use super::error::{ConfigError, Location};
 use super::keys;
+use super::oidc::{
+    process_env, resolve_from_env, Env, ENV_OIDC_PROVIDER_ARN, ENV_OIDC_TOKEN_FILE, ENV_ROLE_ARN,
+    ENV_STS_REGION, ENV_VPC_ENDPOINT_ENABLED,
+};
 use super::types::{
     ClientKeySource, Config, Endpoint, GatewayEndpointConfig, HttpConfig, InstanceEndpointConfig,
     KmsIdentity, RefreshConfig, SecretString,
@@ -224,9 +228,19 @@ impl ConfigBuilder {
         self
     }
 
-    /// Validates and returns the configuration (same checks as the file loader).
+    /// Validates and returns the configuration (same checks as the file loader). An
+    /// `oidc_role_arn` identity is completed from the `ALIBABA_CLOUD_*` RRSA environment
+    /// variables here, and with no identity, shared-gateway endpoints and a complete RRSA
+    /// environment, `oidc_role_arn` is selected (see the [manual](crate::manual)).
     pub fn build(self) -> Result<Config, ConfigError> {
-        let config = normalize(self.config);
+        self.build_with_env(&process_env)
+    }
+
+    /// [`build`](Self::build) with an explicit environment (tests never touch the process
+    /// environment).
+    pub(crate) fn build_with_env(self, env: &Env<'_>) -> Result<Config, ConfigError> {
+        let mut config = normalize(self.config);
+        resolve_from_env(&mut config, env);
         validate(&config, &|key, entry, field| {
             Location::origin(BUILDER)
                 .with_key(key, None)
@@ -388,7 +402,7 @@ pub(crate) fn validate(config: &Config, at: &Locate<'_>) -> Result<(), ConfigErr
 const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// How to make the restart cache usable, for errors.
-pub(crate) const RESTART_CACHE_IDENTITY_HINT: &str = "the restart cache derives its encryption key from the KMS identity's long-lived secret: a KMS instance ClientKey (cache_client_dkms_config_info), or credentials_type client_key, ak, token or ram_role. sts_token, ecs_ram_role and other temporary identities have none that survives a restart; remove restart_cache_dir or use one of those identities";
+pub(crate) const RESTART_CACHE_IDENTITY_HINT: &str = "the restart cache derives its encryption key from the KMS identity's long-lived secret: a KMS instance ClientKey (cache_client_dkms_config_info), or credentials_type client_key, ak, token or ram_role. sts_token, ecs_ram_role, oidc_role_arn (RRSA) and other temporary identities have none that survives a restart; remove restart_cache_dir or use one of those identities";
 
 /// `restart_cache_dir`: a non-empty path, and an identity to derive the key from.
 fn validate_restart_cache(config: &Config, at: &Locate<'_>) -> Result<(), ConfigError> {
@@ -489,8 +503,103 @@ fn validate_credential(credential: &KmsIdentity, at: &Locate<'_>) -> Result<(), 
             }
         }
         KmsIdentity::EcsRamRole { .. } => Ok(()),
+        KmsIdentity::OidcRoleArn {
+            role_arn,
+            oidc_provider_arn,
+            oidc_token_file,
+            role_session_name,
+            policy,
+            duration,
+            sts_region_id,
+            sts_vpc,
+            sts_endpoint,
+        } => {
+            let required = |key: &str, env: &str, example: &str| {
+                ConfigError::InvalidValue {
+                at: at(keys::CREDENTIALS_TYPE, None, None),
+                problem: format!(
+                    "`{key}` is required when credentials_type is `oidc_role_arn`; add a line `{key}={example}` or set the environment variable {env} (RRSA sets it in the pod when the service account is annotated)"
+                ),
+            }
+            };
+            if role_arn.as_deref().is_none_or(|v| v.trim().is_empty()) {
+                return Err(required(
+                    keys::ROLE_ARN,
+                    ENV_ROLE_ARN,
+                    "acs:ram::<account id>:role/<role name>",
+                ));
+            }
+            if oidc_provider_arn
+                .as_deref()
+                .is_none_or(|v| v.trim().is_empty())
+            {
+                return Err(required(
+                    keys::OIDC_PROVIDER_ARN,
+                    ENV_OIDC_PROVIDER_ARN,
+                    "acs:ram::<account id>:oidc-provider/<provider name>",
+                ));
+            }
+            if oidc_token_file
+                .as_ref()
+                .is_none_or(|p| p.as_os_str().is_empty())
+            {
+                return Err(required(
+                    keys::OIDC_TOKEN_FILE_PATH,
+                    ENV_OIDC_TOKEN_FILE,
+                    "/var/run/secrets/ack.alibabacloud.com/rrsa-tokens/token",
+                ));
+            }
+            for (value, key) in [
+                (role_session_name, keys::ROLE_SESSION_NAME),
+                (policy, keys::POLICY),
+            ] {
+                if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                    return Err(ConfigError::InvalidValue {
+                        at: at(key, None, None),
+                        problem: "the value is empty; remove it or give a value".into(),
+                    });
+                }
+            }
+            if let Some(d) = duration {
+                if !(MIN_STS_DURATION..=MAX_STS_DURATION).contains(d) {
+                    return Err(ConfigError::InvalidNumber {
+                        at: at(keys::DURATION_SECONDS, None, None),
+                        value: d.as_secs().to_string(),
+                        expected: format!(
+                            "a whole number of seconds from {} to {} (what STS accepts)",
+                            MIN_STS_DURATION.as_secs(),
+                            MAX_STS_DURATION.as_secs()
+                        ),
+                    });
+                }
+            }
+            if let Some(region) = sts_region_id {
+                if !valid_region_id(region) {
+                    return Err(ConfigError::InvalidValue {
+                        at: at(keys::STS_REGION_ID, None, None),
+                        problem: format!(
+                            "region id `{region}` may only contain letters, digits, `-` and `_` (from credentials_sts_region_id or {ENV_STS_REGION}); write e.g. cn-hangzhou"
+                        ),
+                    });
+                }
+            }
+            if *sts_vpc == Some(true) && sts_region_id.is_none() && sts_endpoint.is_none() {
+                return Err(ConfigError::InvalidValue {
+                    at: at(keys::STS_VPC, None, None),
+                    problem: format!(
+                        "the STS VPC endpoint (credentials_sts_vpc or {ENV_VPC_ENDPOINT_ENABLED}) needs a region: set credentials_sts_region_id or {ENV_STS_REGION} (e.g. cn-hangzhou) for sts-vpc.<region>.aliyuncs.com, or set credentials_sts_endpoint. The official clients silently fall back to the public sts.aliyuncs.com here, which a VPC without internet access cannot reach"
+                    ),
+                });
+            }
+            Ok(())
+        }
     }
 }
+
+/// Shortest STS session (`DurationSeconds`) STS grants; the official clients reject less.
+pub(crate) const MIN_STS_DURATION: Duration = Duration::from_secs(900);
+/// Longest STS session a role's `MaxSessionDuration` can allow.
+pub(crate) const MAX_STS_DURATION: Duration = Duration::from_secs(43200);
 
 fn positive(d: Duration, key: &str, at: &Locate<'_>) -> Result<(), ConfigError> {
     if d.is_zero() {

@@ -97,7 +97,7 @@ impl fmt::Display for Location {
 
 /// The allowed `credentials_type` values, for messages and docs.
 pub(crate) const CREDENTIALS_TYPES: &str =
-    "client_key, ak, token, sts, ram_role, ecs_ram_role, sts_token";
+    "client_key, ak, token, sts, ram_role, ecs_ram_role, oidc_role_arn, sts_token";
 
 /// A configuration problem. Every variant names where (file, line, key, JSON entry and field)
 /// and how to fix it, and never contains the value of a secret key.
@@ -221,7 +221,7 @@ pub enum ConfigError {
     },
 
     /// Shared-gateway endpoints are configured but no KMS identity.
-    #[error("{origin}: cache_client_region_id lists shared-gateway regions but no credentials_type is set; set credentials_type (client_key, ak, sts_token, ram_role, ecs_ram_role, ...) and its keys, or remove cache_client_region_id")]
+    #[error("{origin}: cache_client_region_id lists shared-gateway regions but no credentials_type is set; set credentials_type (client_key, ak, sts_token, ram_role, ecs_ram_role, oidc_role_arn, ...) and its keys, run with the RRSA environment variables ALIBABA_CLOUD_ROLE_ARN, ALIBABA_CLOUD_OIDC_PROVIDER_ARN and ALIBABA_CLOUD_OIDC_TOKEN_FILE all set, or remove cache_client_region_id")]
     MissingIdentity {
         /// The file path, label or `ConfigBuilder`.
         origin: String,

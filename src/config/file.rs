@@ -26,6 +26,7 @@ use super::endpoint::{
 };
 use super::error::{ConfigError, Location};
 use super::keys::{self, did_you_mean};
+use super::oidc::{process_env, resolve_from_env, Env};
 use super::properties::Properties;
 use super::types::{
     ClientKeySource, Config, GatewayEndpointConfig, HttpConfig, InstanceEndpointConfig,
@@ -141,6 +142,10 @@ const CREDENTIAL_KEYS: &[&str] = &[
     keys::STS_ENDPOINT,
     keys::ROLE_NAME,
     keys::ECS_METADATA_ENDPOINT,
+    keys::OIDC_PROVIDER_ARN,
+    keys::OIDC_TOKEN_FILE_PATH,
+    keys::STS_REGION_ID,
+    keys::STS_VPC,
 ];
 
 /// JSON fields inherited by the official DKMS config from the instance SDK's `Config`; accepted
@@ -168,6 +173,18 @@ pub(crate) fn from_properties(
     origin: &str,
     source: Option<PathBuf>,
 ) -> Result<Config, ConfigError> {
+    from_properties_with_env(props, base_dir, origin, source, &process_env)
+}
+
+/// [`from_properties`] with an explicit environment for the RRSA fallbacks (tests never touch
+/// the process environment).
+pub(crate) fn from_properties_with_env(
+    props: &Properties,
+    base_dir: &Path,
+    origin: &str,
+    source: Option<PathBuf>,
+    env: &Env<'_>,
+) -> Result<Config, ConfigError> {
     let loader = Loader {
         props,
         origin,
@@ -186,7 +203,7 @@ pub(crate) fn from_properties(
     let restart_cache_dir = loader.path(keys::RESTART_CACHE_DIR);
     loader.report_keys(&referenced);
 
-    let config = normalize(Config {
+    let mut config = normalize(Config {
         source,
         identity,
         instances,
@@ -197,6 +214,7 @@ pub(crate) fn from_properties(
         refresh,
         restart_cache_dir,
     });
+    resolve_from_env(&mut config, env);
     // A file must name an endpoint (custom clients exist only in code); a `ConfigBuilder` may
     // leave them out and pass clients to the provider builder instead.
     if config.instances.is_empty() && config.gateways.is_empty() {
@@ -433,6 +451,47 @@ impl<'a> Loader<'a> {
                         keys::ROLE_SESSION_NAME,
                         keys::POLICY,
                         keys::DURATION_SECONDS,
+                        keys::STS_ENDPOINT,
+                    ],
+                )
+            }
+            "oidc_role_arn" => {
+                let sts_endpoint = match self.get(keys::STS_ENDPOINT) {
+                    None => None,
+                    Some(v) => Some(parse_endpoint(v, Scheme::Https).map_err(|problem| {
+                        ConfigError::InvalidEndpoint {
+                            at: self.at(keys::STS_ENDPOINT),
+                            value: v.to_owned(),
+                            problem,
+                        }
+                    })?),
+                };
+                (
+                    KmsIdentity::OidcRoleArn {
+                        role_arn: self.string(keys::ROLE_ARN),
+                        oidc_provider_arn: self.string(keys::OIDC_PROVIDER_ARN),
+                        oidc_token_file: self.path(keys::OIDC_TOKEN_FILE_PATH),
+                        role_session_name: self.string(keys::ROLE_SESSION_NAME),
+                        policy: self.string(keys::POLICY),
+                        duration: self
+                            .number::<u64>(
+                                keys::DURATION_SECONDS,
+                                "a whole number of seconds from 900 to 43200, e.g. 3600",
+                            )?
+                            .map(Duration::from_secs),
+                        sts_region_id: self.string(keys::STS_REGION_ID),
+                        sts_vpc: self.boolean(keys::STS_VPC)?,
+                        sts_endpoint,
+                    },
+                    &[
+                        keys::ROLE_ARN,
+                        keys::OIDC_PROVIDER_ARN,
+                        keys::OIDC_TOKEN_FILE_PATH,
+                        keys::ROLE_SESSION_NAME,
+                        keys::POLICY,
+                        keys::DURATION_SECONDS,
+                        keys::STS_REGION_ID,
+                        keys::STS_VPC,
                         keys::STS_ENDPOINT,
                     ],
                 )

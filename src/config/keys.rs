@@ -57,6 +57,15 @@ config_keys! {
     CredentialsDurationSeconds => DURATION_SECONDS = "credentials_duration_seconds",
     /// `credentials_sts_endpoint`.
     CredentialsStsEndpoint => STS_ENDPOINT = "credentials_sts_endpoint",
+    /// `credentials_oidc_provider_arn` (`oidc_role_arn` type).
+    CredentialsOidcProviderArn => OIDC_PROVIDER_ARN = "credentials_oidc_provider_arn",
+    /// `credentials_oidc_token_file_path` (`oidc_role_arn` type).
+    CredentialsOidcTokenFilePath => OIDC_TOKEN_FILE_PATH = "credentials_oidc_token_file_path",
+    /// `credentials_sts_region_id` (`oidc_role_arn` type).
+    CredentialsStsRegionId => STS_REGION_ID = "credentials_sts_region_id",
+    /// Our `credentials_sts_vpc` (`oidc_role_arn` type; the official clients only read the
+    /// environment variable `ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED`).
+    CredentialsStsVpc => STS_VPC = "credentials_sts_vpc",
     /// `credentials_role_name`.
     CredentialsRoleName => ROLE_NAME = "credentials_role_name",
     /// `credentials_ecs_metadata_endpoint` (ours).
@@ -164,12 +173,9 @@ impl fmt::Display for ConfigKey {
     }
 }
 
-/// Keys of the official v2 clients that this crate does not implement (warned about).
-pub(crate) const UNSUPPORTED_KEYS: &[&str] = &[
-    "credentials_oidc_provider_arn",
-    "credentials_oidc_token_file_path",
-    "credentials_sts_region_id",
-];
+/// Keys of the official v2 clients that this crate does not implement (warned about). Empty
+/// since `oidc_role_arn` is supported; kept so the next such key has its place.
+pub(crate) const UNSUPPORTED_KEYS: &[&str] = &[];
 
 /// Fields of a `cache_client_region_id` entry.
 pub(crate) const REGION_FIELDS: &[&str] =

@@ -18,6 +18,7 @@ mod endpoint;
 mod error;
 mod file;
 mod keys;
+mod oidc;
 pub(crate) mod properties;
 #[cfg(test)]
 mod tests;

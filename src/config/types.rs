@@ -135,6 +135,38 @@ pub enum KmsIdentity {
         /// STS endpoint (default `sts.aliyuncs.com`).
         sts_endpoint: Option<Endpoint>,
     },
+    /// `oidc_role_arn`: RRSA / OIDC federation. Assume a RAM role through the anonymous STS
+    /// `AssumeRoleWithOIDC` with the OIDC token in a file (in Alibaba Cloud Kubernetes: the
+    /// service-account token RRSA projects into the pod). A `None` field falls back to the
+    /// `ALIBABA_CLOUD_*` environment variable named on it, read once when the configuration is
+    /// loaded or built; [`Config`] then holds the resolved values. The token file itself is
+    /// read on every STS call, so token rotation is picked up.
+    OidcRoleArn {
+        /// `acs:ram::<uid>:role/<name>` (`credentials_role_arn`, else `ALIBABA_CLOUD_ROLE_ARN`).
+        role_arn: Option<String>,
+        /// `acs:ram::<uid>:oidc-provider/<name>` (`credentials_oidc_provider_arn`, else
+        /// `ALIBABA_CLOUD_OIDC_PROVIDER_ARN`).
+        oidc_provider_arn: Option<String>,
+        /// The OIDC token file (`credentials_oidc_token_file_path`, else
+        /// `ALIBABA_CLOUD_OIDC_TOKEN_FILE`).
+        oidc_token_file: Option<PathBuf>,
+        /// Role session name (`credentials_role_session_name`, else
+        /// `ALIBABA_CLOUD_ROLE_SESSION_NAME`, else `aliyun-managed-credentials-<unix seconds>`).
+        role_session_name: Option<String>,
+        /// Optional inline policy JSON (`credentials_policy`).
+        policy: Option<String>,
+        /// Session duration asked of STS, 900 to 43200 s (`credentials_duration_seconds`,
+        /// default 3600 s).
+        duration: Option<Duration>,
+        /// STS region: `sts.{region}.aliyuncs.com` (`credentials_sts_region_id`, else
+        /// `ALIBABA_CLOUD_STS_REGION`; default the global `sts.aliyuncs.com`).
+        sts_region_id: Option<String>,
+        /// Use `sts-vpc.{region}.aliyuncs.com` (`credentials_sts_vpc`, else
+        /// `ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED`); needs a region.
+        sts_vpc: Option<bool>,
+        /// STS endpoint; wins over region and VPC (`credentials_sts_endpoint`).
+        sts_endpoint: Option<Endpoint>,
+    },
     /// `ecs_ram_role`: role credentials from the ECS instance metadata service.
     EcsRamRole {
         /// Role name; discovered from the metadata service when `None`.

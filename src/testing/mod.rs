@@ -53,6 +53,7 @@ pub use store::{
     format_date, AccessKeyPair, LookupError, RamCredentialOptions, SecretValueView, ACS_CURRENT,
     ACS_PREVIOUS, DEFAULT_ROTATION_INTERVAL,
 };
+pub use sts::{OidcRole, OidcStsRequest};
 
 use access_point::AccessPointRecord;
 use faults::Faults;
@@ -117,6 +118,7 @@ pub(crate) struct Shared {
     pub log: Mutex<Vec<RecordedRequest>>,
     pub access_points: Mutex<HashMap<String, AccessPointRecord>>,
     pub gateway: Mutex<gateway_api::GatewayState>,
+    pub oidc: Mutex<sts::OidcState>,
 }
 
 /// Where LocalKms writes its files.

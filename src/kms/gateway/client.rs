@@ -168,6 +168,9 @@ impl GatewayClient {
             answer.request_id.as_deref(),
             &answer.body,
         );
+        // A refused temporary session (revoked, expired early) is dropped now, so the next
+        // attempt fetches a new one instead of failing until its planned refresh.
+        self.credentials.invalidate_if_rejected(&credential, &error);
         Err(explain_signature_mismatch(error, &signed.string_to_sign))
     }
 }

@@ -1,8 +1,12 @@
 //! Caller credentials for the shared gateway: turns a configured [`KmsIdentity`] into the
 //! [`SigningKey`] of the next request. ClientKey, AccessKey and STS token are static; a
-//! RAM role ARN (STS `AssumeRole`) and an ECS RAM role (instance metadata service, IMDSv2 with
-//! v1 fallback) give temporary credentials that are cached, fetched by one caller at a time
-//! (single-flight) and refreshed a margin before their `Expiration`.
+//! RAM role ARN (STS `AssumeRole`), an ECS RAM role (instance metadata service, IMDSv2 with
+//! v1 fallback) and an OIDC role (RRSA, STS `AssumeRoleWithOIDC`, see [`super::oidc`]) give
+//! temporary credentials that are cached, fetched by one caller at a time (single-flight) and
+//! refreshed a jittered margin before their `Expiration`. While a refresh fails the current
+//! session keeps being served until shortly before it expires, with growing pauses between
+//! attempts; when KMS refuses a session ([`IdentitySession::invalidate_if_rejected`]) it is
+//! dropped at once so the next request makes one new fetch.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,6 +20,7 @@ use tokio::time::Instant;
 use zeroize::Zeroizing;
 
 use super::connection::{self, Answer};
+use super::oidc::{self, AssumeRoleWithOidc};
 use super::response::decode_error;
 use super::signing::{
     format_timestamp, new_nonce, percent_encode, rpc_params, sign_params, RpcCall, SigningKey,
@@ -35,9 +40,31 @@ pub(crate) const DEFAULT_ROLE_SESSION: Duration = Duration::from_secs(3600);
 /// Temporary credentials are refreshed this long before `Expiration` (the credentials SDK's
 /// 15 minutes), but never earlier than half-way through their lifetime.
 pub(crate) const REFRESH_MARGIN: Duration = Duration::from_secs(15 * 60);
+/// Each session's refresh is moved earlier by a random part of its margin, up to this fraction
+/// (1/30: at most 30 s of the 15 minutes), so that pods started together do not all call STS in
+/// the same second.
+const REFRESH_JITTER_DIVISOR: u32 = 30;
+/// Temporary credentials stop being used this long before `Expiration` (at most a tenth of
+/// their lifetime), so a request signed just before expiry does not arrive after it.
+pub(crate) const EXPIRY_SAFETY: Duration = Duration::from_secs(60);
 /// After a failed refresh while the old credentials are still valid, wait this long before
-/// trying again (the old credentials keep being used meanwhile).
+/// trying again (the old credentials keep being used meanwhile); doubled after each further
+/// failure up to [`FAILED_REFRESH_MAX_PAUSE`], with jitter, never past the expiry.
 pub(crate) const FAILED_REFRESH_PAUSE: Duration = Duration::from_secs(30);
+/// Longest pause between failed refreshes.
+pub(crate) const FAILED_REFRESH_MAX_PAUSE: Duration = Duration::from_secs(5 * 60);
+/// Role session name when none is configured for `oidc_role_arn` (followed by `-<unix s>` like
+/// the official `credentials-python-<unix s>`).
+const DEFAULT_OIDC_SESSION_PREFIX: &str = "aliyun-managed-credentials";
+/// How to get the `ALIBABA_CLOUD_*` fallbacks applied to an `oidc_role_arn` identity.
+const UNRESOLVED_OIDC_HINT: &str = "build the configuration with ConfigBuilder::build or load it from a file, so that the ALIBABA_CLOUD_* environment fallbacks are applied";
+/// KMS error codes saying the credential a request was signed with is not (or no longer)
+/// accepted: a temporary session is then dropped and fetched again.
+const REJECTED_SESSION_CODES: &[&str] = &[
+    "InvalidSecurityToken",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+];
 /// `X-aliyun-ecs-metadata-token-ttl-seconds` asked for IMDSv2 tokens.
 pub(crate) const METADATA_TOKEN_TTL_SECONDS: u32 = 21600;
 
@@ -77,7 +104,9 @@ impl IdentitySession {
         ca_file: Option<&Path>,
     ) -> Result<Self, crate::Error> {
         let roots = match credential {
-            KmsIdentity::RamRoleArn { .. } | KmsIdentity::EcsRamRole { .. } => Some(
+            KmsIdentity::RamRoleArn { .. }
+            | KmsIdentity::EcsRamRole { .. }
+            | KmsIdentity::OidcRoleArn { .. } => Some(
                 connection::trust_roots(ca_file, "the KMS identity (STS)").map_err(|detail| {
                     KmsError::Request {
                         endpoint: DEFAULT_STS_HOST.into(),
@@ -175,6 +204,74 @@ impl IdentitySession {
                     max_response_bytes: http.max_response_bytes,
                 }))))
             }
+            KmsIdentity::OidcRoleArn {
+                role_arn,
+                oidc_provider_arn,
+                oidc_token_file,
+                role_session_name,
+                policy,
+                duration,
+                sts_region_id,
+                sts_vpc,
+                sts_endpoint,
+            } => {
+                let missing = |what: &str| KmsError::Request {
+                    endpoint: "KMS identity".into(),
+                    detail: format!("{what} is not set for oidc_role_arn; {UNRESOLVED_OIDC_HINT}"),
+                };
+                let endpoint = oidc::sts_endpoint(
+                    sts_endpoint.as_ref(),
+                    sts_region_id.as_deref(),
+                    sts_vpc.unwrap_or(false),
+                )
+                .map_err(|detail| KmsError::Request {
+                    endpoint: "STS".into(),
+                    detail,
+                })?;
+                let request_error = |detail: String| KmsError::Request {
+                    endpoint: endpoint.to_string(),
+                    detail,
+                };
+                let url = connection::base_url("https", &endpoint)
+                    .map_err(|e| request_error(format!("STS endpoint: {e}")))?;
+                let client =
+                    connection::build_client(&roots, http, None, true).map_err(request_error)?;
+                let role_session_name = match role_session_name.as_deref().map(str::trim) {
+                    Some(name) if !name.is_empty() => name.to_owned(),
+                    _ => format!(
+                        "{DEFAULT_OIDC_SESSION_PREFIX}-{}",
+                        SystemTime::now()
+                            .duration_since(SystemTime::UNIX_EPOCH)
+                            .map(|d| d.as_secs())
+                            .unwrap_or(0)
+                    ),
+                };
+                Kind::Refreshing(Box::new(Refresher::new(Source::Oidc(AssumeRoleWithOidc {
+                    client,
+                    url,
+                    endpoint: endpoint.to_string(),
+                    role_arn: non_empty(
+                        role_arn
+                            .as_deref()
+                            .ok_or_else(|| missing("credentials_role_arn"))?,
+                        "credentials_role_arn",
+                    )?,
+                    oidc_provider_arn: non_empty(
+                        oidc_provider_arn
+                            .as_deref()
+                            .ok_or_else(|| missing("credentials_oidc_provider_arn"))?,
+                        "credentials_oidc_provider_arn",
+                    )?,
+                    token_file: oidc_token_file
+                        .clone()
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .ok_or_else(|| missing("credentials_oidc_token_file_path"))?,
+                    role_session_name,
+                    policy: policy.clone(),
+                    duration: duration.unwrap_or(DEFAULT_ROLE_SESSION),
+                    max_response_bytes: http.max_response_bytes,
+                }))))
+            }
             KmsIdentity::EcsRamRole {
                 role_name,
                 metadata_endpoint,
@@ -211,6 +308,35 @@ impl IdentitySession {
             Kind::Refreshing(refresher) => refresher.current().await,
         }
     }
+
+    /// Call after KMS refused a request signed with `used`. When `error` says the credential
+    /// is not accepted (`InvalidSecurityToken.*`, `InvalidAccessKeyId.*`,
+    /// `SignatureDoesNotMatch`) and `used` is still the cached temporary session, the session
+    /// is dropped so that the next [`current`](Self::current) fetches a new one — one fetch
+    /// however many concurrent requests saw the refusal. Static identities (AccessKey, STS
+    /// token, ClientKey) cannot be renewed and are left alone. Returns whether a session was
+    /// dropped.
+    pub(crate) fn invalidate_if_rejected(&self, used: &Arc<SigningKey>, error: &KmsError) -> bool {
+        let Kind::Refreshing(refresher) = &self.kind else {
+            return false;
+        };
+        let Some(code) = error.code() else {
+            return false;
+        };
+        if !is_rejected_session_code(code) {
+            return false;
+        }
+        let dropped = refresher.invalidate(used);
+        if dropped {
+            tracing::warn!(
+                source = %refresher.source.describe(),
+                access_key_id = used.access_key_id(),
+                code,
+                "KMS refused the caller's temporary credentials; they are dropped and the next request fetches new ones"
+            );
+        }
+        dropped
+    }
 }
 
 fn non_empty(value: &str, key: &str) -> Result<String, KmsError> {
@@ -233,6 +359,17 @@ fn non_empty_secret(value: &SecretString, key: &str) -> Result<SecretString, Kms
     Ok(value.clone())
 }
 
+/// Whether a KMS error code says the signing credential is not accepted: one of
+/// [`REJECTED_SESSION_CODES`] or a sub-code of it (`InvalidSecurityToken.Expired`).
+fn is_rejected_session_code(code: &str) -> bool {
+    REJECTED_SESSION_CODES.iter().any(|prefix| {
+        code == *prefix
+            || code
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('.'))
+    })
+}
+
 /// Temporary credentials as returned by STS or the metadata service.
 pub(crate) struct Temporary {
     access_key_id: String,
@@ -241,71 +378,156 @@ pub(crate) struct Temporary {
     expiration: SystemTime,
 }
 
+#[cfg(test)]
+impl Temporary {
+    pub(crate) fn expiration_for_tests(&self) -> SystemTime {
+        self.expiration
+    }
+    pub(crate) fn access_key_id_for_tests(&self) -> &str {
+        &self.access_key_id
+    }
+}
+
 /// Temporary credentials ready to sign with, and when to replace them.
 pub(crate) struct Cached {
     credential: Arc<SigningKey>,
     /// When to fetch new credentials (monotonic clock, so paused-time tests work and wall-clock
     /// jumps after the fetch do not matter).
     refresh_at: Instant,
-    /// After this the credentials must not be used any more.
+    /// After this the credentials must not be used any more ([`EXPIRY_SAFETY`] before
+    /// `Expiration`).
     expires_at: Instant,
+    /// Consecutive failed refreshes (for the growing pause).
+    failures: u32,
 }
 
 struct Refresher {
     source: Source,
-    state: tokio::sync::Mutex<Option<Cached>>,
+    /// The current session. Locked only for short, synchronous sections.
+    cached: std::sync::Mutex<Option<Cached>>,
+    /// Held by the one caller that is fetching from the source (single-flight).
+    fetching: tokio::sync::Mutex<()>,
+}
+
+/// What the cache says about now.
+enum Lookup {
+    /// Fresh: use it.
+    Fresh(Arc<SigningKey>),
+    /// Due for refresh but still valid: refresh, or use it while another caller refreshes.
+    Due(Arc<SigningKey>),
+    /// Nothing usable.
+    Missing,
 }
 
 impl Refresher {
     fn new(source: Source) -> Self {
         Self {
             source,
-            state: tokio::sync::Mutex::new(None),
+            cached: std::sync::Mutex::new(None),
+            fetching: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn cached(&self) -> std::sync::MutexGuard<'_, Option<Cached>> {
+        self.cached.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lookup(&self, now: Instant) -> Lookup {
+        match self.cached().as_ref() {
+            Some(c) if now < c.refresh_at => Lookup::Fresh(c.credential.clone()),
+            Some(c) if now < c.expires_at => Lookup::Due(c.credential.clone()),
+            _ => Lookup::Missing,
         }
     }
 
     async fn current(&self) -> Result<Arc<SigningKey>, KmsError> {
-        // Holding the lock across the fetch makes it single-flight: concurrent callers wait
-        // for the one fetch and then see its result.
-        let mut state = self.state.lock().await;
+        let _fetching = match self.lookup(Instant::now()) {
+            Lookup::Fresh(credential) => return Ok(credential),
+            // One caller refreshes; the others keep signing with the still-valid session
+            // instead of queueing behind the STS call.
+            Lookup::Due(credential) => match self.fetching.try_lock() {
+                Ok(guard) => guard,
+                Err(_) => return Ok(credential),
+            },
+            Lookup::Missing => self.fetching.lock().await,
+        };
+        // Another caller may have fetched while this one waited for the lock.
         let now = Instant::now();
-        if let Some(cached) = state.as_ref() {
-            if now < cached.refresh_at {
-                return Ok(cached.credential.clone());
-            }
+        if let Lookup::Fresh(credential) = self.lookup(now) {
+            return Ok(credential);
         }
-        match self.source.fetch().await {
-            Ok(temporary) => {
-                let cached = cache(temporary, now, self.source.describe())?;
-                let credential = cached.credential.clone();
+        let fetched = self
+            .source
+            .fetch()
+            .await
+            .and_then(|temporary| cache(temporary, now, self.source.describe()));
+        let mut cached = self.cached();
+        match fetched {
+            Ok(fresh) => {
+                let credential = fresh.credential.clone();
                 tracing::debug!(
                     source = %self.source.describe(),
                     access_key_id = credential.access_key_id(),
-                    refresh_in_s = cached.refresh_at.saturating_duration_since(now).as_secs(),
-                    "fetched caller role credentials"
+                    refresh_in_s = fresh.refresh_at.saturating_duration_since(now).as_secs(),
+                    "fetched caller temporary credentials"
                 );
-                *state = Some(cached);
+                *cached = Some(fresh);
                 Ok(credential)
             }
-            Err(error) => match state.as_mut() {
-                Some(cached) if now < cached.expires_at => {
+            Err(error) => match cached.as_mut() {
+                Some(c) if now < c.expires_at => {
+                    c.failures = c.failures.saturating_add(1);
+                    let pause = failed_refresh_pause(c.failures, &mut rand::rng());
+                    c.refresh_at = (now + pause).min(c.expires_at);
                     tracing::warn!(
                         source = %self.source.describe(),
                         error = %error,
-                        valid_for_s = cached.expires_at.saturating_duration_since(now).as_secs(),
-                        "refreshing caller role credentials failed; using the current ones until they expire"
+                        failures = c.failures,
+                        retry_in_s = c.refresh_at.saturating_duration_since(now).as_secs(),
+                        valid_for_s = c.expires_at.saturating_duration_since(now).as_secs(),
+                        "refreshing caller temporary credentials failed; using the current ones until they expire"
                     );
-                    cached.refresh_at = (now + FAILED_REFRESH_PAUSE).min(cached.expires_at);
-                    Ok(cached.credential.clone())
+                    Ok(c.credential.clone())
                 }
-                _ => Err(error),
+                _ => {
+                    *cached = None;
+                    Err(error)
+                }
             },
         }
     }
+
+    /// Drops the cached session if it is `used`; true if it was.
+    fn invalidate(&self, used: &Arc<SigningKey>) -> bool {
+        let mut cached = self.cached();
+        if cached
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(&c.credential, used))
+        {
+            *cached = None;
+            return true;
+        }
+        false
+    }
 }
 
-/// Converts fetched credentials into a cache entry: refresh `REFRESH_MARGIN` before expiry, but
-/// not before half their remaining lifetime.
+/// The pause after the `failures`-th consecutive failed refresh: [`FAILED_REFRESH_PAUSE`]
+/// doubled per further failure, capped at [`FAILED_REFRESH_MAX_PAUSE`], then a random
+/// 50–100 % of that.
+pub(crate) fn failed_refresh_pause(failures: u32, rng: &mut impl rand::Rng) -> Duration {
+    let factor = 1u32
+        .checked_shl(failures.saturating_sub(1).min(16))
+        .unwrap_or(u32::MAX);
+    let ceiling = FAILED_REFRESH_PAUSE
+        .checked_mul(factor)
+        .unwrap_or(FAILED_REFRESH_MAX_PAUSE)
+        .min(FAILED_REFRESH_MAX_PAUSE);
+    ceiling.mul_f64(rng.random_range(0.5..=1.0))
+}
+
+/// Converts fetched credentials into a cache entry: refresh [`REFRESH_MARGIN`] (at most half
+/// the lifetime) plus a random jitter of up to 1/30 of that margin before expiry; stop using
+/// them [`EXPIRY_SAFETY`] (at most a tenth of the lifetime) before expiry.
 pub(crate) fn cache(
     temporary: Temporary,
     now: Instant,
@@ -323,25 +545,30 @@ pub(crate) fn cache(
             ),
         })?;
     let margin = REFRESH_MARGIN.min(lifetime / 2);
+    let jitter = (margin / REFRESH_JITTER_DIVISOR).mul_f64(rand::random::<f64>());
+    let safety = EXPIRY_SAFETY.min(lifetime / 10);
     Ok(Cached {
         credential: Arc::new(SigningKey::Hmac {
             access_key_id: temporary.access_key_id,
             access_key_secret: temporary.access_key_secret,
             security_token: Some(temporary.security_token),
         }),
-        refresh_at: now + (lifetime - margin),
-        expires_at: now + lifetime,
+        refresh_at: now + (lifetime - margin - jitter),
+        expires_at: now + (lifetime - safety),
+        failures: 0,
     })
 }
 
 enum Source {
     AssumeRole(AssumeRole),
     Ecs(EcsMetadata),
+    Oidc(AssumeRoleWithOidc),
 }
 
 impl Source {
     fn describe(&self) -> String {
         match self {
+            Self::Oidc(o) => o.describe(),
             Self::AssumeRole(a) => format!("STS AssumeRole of {} at {}", a.role_arn, a.endpoint),
             Self::Ecs(e) => format!(
                 "ECS RAM role {} from the metadata service at {}",
@@ -355,6 +582,7 @@ impl Source {
         match self {
             Self::AssumeRole(a) => a.fetch().await,
             Self::Ecs(e) => e.fetch().await,
+            Self::Oidc(o) => o.fetch().await,
         }
     }
 }
@@ -668,5 +896,99 @@ impl ClassifyText for serde_json::Error {
             self.line(),
             self.column()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temporary(lifetime: Duration) -> Temporary {
+        Temporary {
+            access_key_id: "STS.test".into(),
+            access_key_secret: "secret".into(),
+            security_token: "token".into(),
+            expiration: SystemTime::now() + lifetime,
+        }
+    }
+
+    #[test]
+    fn refresh_is_jittered_before_the_margin_and_use_stops_before_expiry() {
+        let now = Instant::now();
+        let mut refresh_offsets = std::collections::HashSet::new();
+        for _ in 0..50 {
+            let lifetime = Duration::from_secs(3600);
+            let cached = cache(temporary(lifetime), now, "test".into()).unwrap();
+            let refresh_in = cached.refresh_at - now;
+            // Expiration is one wall-clock second coarse at most in this computation.
+            assert!(refresh_in <= Duration::from_secs(45 * 60), "{refresh_in:?}");
+            assert!(
+                refresh_in >= Duration::from_secs(44 * 60 + 29),
+                "{refresh_in:?}"
+            );
+            let expires_in = cached.expires_at - now;
+            assert!(expires_in <= Duration::from_secs(59 * 60), "{expires_in:?}");
+            assert!(
+                expires_in >= Duration::from_secs(59 * 60 - 1),
+                "{expires_in:?}"
+            );
+            refresh_offsets.insert(refresh_in.as_millis());
+        }
+        assert!(refresh_offsets.len() > 10, "refresh times must be spread");
+        // A short session: refreshed half-way, used until a tenth before expiry.
+        let cached = cache(temporary(Duration::from_secs(900)), now, "t".into()).unwrap();
+        assert!(cached.refresh_at - now <= Duration::from_secs(450));
+        assert!(cached.refresh_at - now >= Duration::from_secs(434));
+        assert!(cached.expires_at - now >= Duration::from_secs(839));
+        assert!(cached.expires_at - now <= Duration::from_secs(840));
+    }
+
+    #[test]
+    fn failed_refresh_pauses_grow_and_are_capped() {
+        let mut rng = rand::rng();
+        for (failures, ceiling) in [(1, 30), (2, 60), (3, 120), (4, 240), (5, 300), (40, 300)] {
+            for _ in 0..20 {
+                let pause = failed_refresh_pause(failures, &mut rng);
+                let ceiling = Duration::from_secs(ceiling);
+                assert!(
+                    pause <= ceiling && pause >= ceiling / 2,
+                    "{failures}: {pause:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn which_codes_mean_the_session_is_refused() {
+        for code in [
+            "SignatureDoesNotMatch",
+            "InvalidSecurityToken.Expired",
+            "InvalidSecurityToken.MismatchWithAccessKey",
+            "InvalidSecurityToken.Malformed",
+            "InvalidAccessKeyId",
+            "InvalidAccessKeyId.NotFound",
+            "InvalidAccessKeyId.Inactive",
+        ] {
+            assert!(is_rejected_session_code(code), "{code}");
+        }
+        for code in [
+            "Forbidden.NoPermission",
+            "Rejected.Throttling",
+            "InvalidAccessKeyIdX",
+            "InvalidSecurityTokenExpired",
+            "MissingSecurityToken",
+            "IllegalTimestamp",
+            "",
+        ] {
+            assert!(!is_rejected_session_code(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn already_expired_credentials_are_refused() {
+        let mut t = temporary(Duration::ZERO);
+        t.expiration = SystemTime::now() - Duration::from_secs(1);
+        let err = cache(t, Instant::now(), "STS test".into()).err().unwrap();
+        assert!(err.to_string().contains("already expired"), "{err}");
     }
 }

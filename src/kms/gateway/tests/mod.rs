@@ -4,3 +4,6 @@
 #[cfg(feature = "test-util")]
 mod api;
 mod conformance;
+#[cfg(feature = "test-util")]
+mod oidc_api;
+mod oidc_vectors;
