@@ -2,5 +2,8 @@
 //! client against LocalKms's gateway over real TLS.
 
 #[cfg(feature = "test-util")]
+mod acs3_api;
+mod acs3_vectors;
+#[cfg(feature = "test-util")]
 mod api;
 mod conformance;
