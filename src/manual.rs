@@ -282,6 +282,21 @@
 //! the same string (the secret is wrong) or another one (something rewrote the request), and never
 //! quotes the server's string-to-sign, which can contain the security token.
 //!
+//! Checked against the real client, opt-in: the official Python v2 client
+//! (`alibabacloud-secretsmanager-client-v2` 2.0.0 from PyPI, with an AccessKey) fetches a secret
+//! from LocalKms through the instance gateway (its `caFilePath`) and through the shared gateway,
+//! and LocalKms verifies its V3 signatures
+//! (`tests/instance_gateway.rs`, `tests/python/secretsmanager_v2_fetch.py`):
+//!
+//! ```text
+//! python3 -m venv /tmp/v2-venv && /tmp/v2-venv/bin/pip install alibabacloud-secretsmanager-client-v2==2.0.0
+//! ALIYUN_MC_TEST_PYTHON_V2=/tmp/v2-venv/bin/python cargo test --features test-util --test instance_gateway
+//! ```
+//!
+//! The Java and Go v2 clients were not run. That a real KMS instance gateway answers exactly like
+//! the shared gateway is what Alibaba's documentation says and what the Python client expects;
+//! it was not checked against a real instance.
+//!
 //! ## Endpoints
 //!
 //! An [`Endpoint`](crate::config::Endpoint) is written `host` or `host:port`, with an optional

@@ -189,3 +189,79 @@ fn a_client_key_is_refused_on_an_instance_gateway_entry_and_with_v3() {
         .unwrap_err();
     assert!(err.to_string().contains("caFilePath"), "{err}");
 }
+
+/// Opt-in: `ALIYUN_MC_TEST_PYTHON_V2=/path/to/python` with PyPI
+/// `alibabacloud-secretsmanager-client-v2` installed. The official v2 client, configured only
+/// through its documented variables (AccessKey, `cache_client_region_id` with the instance
+/// endpoint and `caFilePath`; the shared gateway with the LocalKms root added to its public
+/// roots), fetches a secret from LocalKms over real TLS with V3 signatures that LocalKms verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_python_v2_client_fetches_from_localkms() {
+    let Ok(python) = std::env::var("ALIYUN_MC_TEST_PYTHON_V2") else {
+        eprintln!("skipped: set ALIYUN_MC_TEST_PYTHON_V2 to a python with alibabacloud-secretsmanager-client-v2");
+        return;
+    };
+    let kms = LocalKms::start().await.unwrap();
+    let pair = kms.put_ram_credential(NAME);
+    let caller = kms.register_access_key(&["acs/ram/user/*"]);
+    let instance_host = format!("{}.cryptoservice.kms.aliyuncs.com", kms.instance_id());
+    let shared_host = kms.gateway_endpoint().host;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python/secretsmanager_v2_fetch.py");
+    for (label, region, protocol) in [
+        (
+            "instance gateway",
+            serde_json::json!({"regionId": kms.region_id(), "endpoint": instance_host, "caFilePath": kms.ca_file()}),
+            "instance-gateway-v3",
+        ),
+        (
+            "shared gateway",
+            serde_json::json!({"regionId": kms.region_id()}),
+            "gateway-v3",
+        ),
+    ] {
+        let info = serde_json::json!({
+            "hosts": {
+                instance_host.clone(): kms.addr().port(),
+                shared_host.clone(): kms.gateway_addr().port(),
+            },
+            "access_key_id": caller.access_key_id,
+            "access_key_secret": caller.access_key_secret,
+            "regions": [region],
+            "secret_names": [NAME],
+            // Only for the shared gateway: stands in for a public root.
+            "public_root": (protocol == "gateway-v3").then(|| kms.ca_file()),
+        });
+        let info_file = kms.dir().join("python_v2_info.json");
+        std::fs::write(&info_file, info.to_string()).unwrap();
+        // An empty working directory: no secretsmanager.properties is picked up.
+        let cwd = tempfile::tempdir().unwrap();
+        kms.clear_requests();
+        let out = tokio::time::timeout(
+            std::time::Duration::from_secs(120),
+            tokio::process::Command::new(&python)
+                .arg(&script)
+                .arg(&info_file)
+                .current_dir(cwd.path())
+                .output(),
+        )
+        .await
+        .expect("the client finishes within 120 s")
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{label}: {stderr}");
+        assert!(!stderr.contains(caller.access_key_secret.as_str()));
+        let doc: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        assert_eq!(
+            doc[NAME]["AccessKeyId"],
+            pair.access_key_id.as_str(),
+            "{label}"
+        );
+        let requests = kms.requests();
+        assert_eq!(requests.len(), 1, "{label}: {requests:?}");
+        assert_eq!(requests[0].protocol, protocol, "{label}");
+        assert_eq!(requests[0].outcome, "OK", "{label}");
+        assert_eq!(requests[0].key_id, caller.access_key_id, "{label}");
+    }
+}
