@@ -132,7 +132,7 @@
 //!
 //! | Key | Meaning | Type | Default | Example | Notes |
 //! | --- | --- | --- | --- | --- | --- |
-//! | `credentials_type` | how to authenticate to the shared gateway | `client_key` \| `ak` \| `token` \| `sts` \| `ram_role` \| `ecs_ram_role` \| `sts_token` | none (then only `cache_client_dkms_config_info` works) | `client_key` | case-insensitive; an unknown value is an error listing the allowed ones. `sts_token` is ours. |
+//! | `credentials_type` | how to authenticate to the `cache_client_region_id` endpoints (shared or instance gateway) | `client_key` \| `ak` \| `token` \| `sts` \| `ram_role` \| `ecs_ram_role` \| `sts_token` | none (then only `cache_client_dkms_config_info` works) | `client_key` | case-insensitive; an unknown value is an error listing the allowed ones. `sts_token` is ours. |
 //! | `credentials_access_key_id` | AccessKey id | string | — | `LTAI5t…` | required for `ak`, `sts`, `ram_role`, `sts_token` |
 //! | `credentials_access_secret` | AccessKey secret | string (secret) | — | | required with the id; never printed |
 //! | `credentials_access_token_id`, `credentials_access_token` | `token` type: used as an AccessKey pair | string (token is secret) | — | | both required for `token` |

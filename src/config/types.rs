@@ -323,11 +323,12 @@ impl Default for RefreshConfig {
 pub struct Config {
     /// The properties file this came from, if any (for messages).
     pub source: Option<PathBuf>,
-    /// How to authenticate to shared-gateway endpoints (`credentials_type`).
+    /// How to authenticate to `cache_client_region_id` endpoints (`credentials_type`).
     pub identity: Option<KmsIdentity>,
     /// KMS instance endpoints in failover order (`cache_client_dkms_config_info`).
     pub instances: Vec<InstanceEndpointConfig>,
-    /// Shared-gateway endpoints in failover order (`cache_client_region_id`).
+    /// Shared-gateway (and KMS instance gateway) endpoints for the RAM identity, in failover
+    /// order (`cache_client_region_id`).
     pub gateways: Vec<GatewayEndpointConfig>,
     /// Secrets to prefetch at start-up (`secret_names`).
     pub secret_names: Vec<String>,
