@@ -455,3 +455,27 @@ async fn the_instance_gateway_trusts_exactly_its_ca_file() {
     let client = GatewayClient::new(&kms.instance_gateway_config(), &identity, &http()).unwrap();
     fetch(&client, SECRET).await.unwrap();
 }
+
+#[tokio::test]
+async fn an_instance_gateway_certificate_from_an_unknown_root_is_refused() {
+    let kms = LocalKms::builder()
+        .server_certificate(crate::testing::ServerCertificate::SelfSigned)
+        .start()
+        .await
+        .unwrap();
+    kms.put_ram_credential(SECRET);
+    let caller = kms.register_access_key(&["*"]);
+    let identity = KmsIdentity::AccessKey {
+        access_key_id: caller.access_key_id.clone(),
+        access_key_secret: caller.access_key_secret.as_str().into(),
+    };
+    let client = GatewayClient::new(&kms.instance_gateway_config(), &identity, &http()).unwrap();
+    let err = fetch(&client, SECRET).await.unwrap_err();
+    let KmsError::Transport { kind, detail, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(*kind, TransportErrorKind::Tls, "{detail}");
+    assert!(detail.contains("unknown issuer"), "{detail}");
+    assert!(detail.contains("caFilePath"), "{detail}");
+    assert_eq!(kms.total_requests(), 0);
+}
