@@ -210,7 +210,16 @@ impl GatewayClient {
             url.set_query(Some(&signed.query));
             let mut http_request = self.client.post(url);
             for (name, value) in &signed.headers {
-                http_request = http_request.header(*name, value.as_str());
+                let mut value =
+                    reqwest::header::HeaderValue::from_str(value).map_err(|_| KmsError::Request {
+                        endpoint: self.endpoint_text.clone(),
+                        detail: format!(
+                            "the {name} header has characters HTTP does not allow (check the configured credentials)"
+                        ),
+                    })?;
+                // Kept out of reqwest's `Debug` output.
+                value.set_sensitive(matches!(*name, "authorization" | "x-acs-security-token"));
+                http_request = http_request.header(*name, value);
             }
             (
                 http_request.header("content-length", "0"),

@@ -479,3 +479,24 @@ async fn an_instance_gateway_certificate_from_an_unknown_root_is_refused() {
     assert!(detail.contains("caFilePath"), "{detail}");
     assert_eq!(kms.total_requests(), 0);
 }
+
+#[tokio::test]
+async fn a_token_that_cannot_be_a_header_is_a_typed_error_without_the_token() {
+    let kms = LocalKms::start().await.unwrap();
+    kms.put_ram_credential(SECRET);
+    let identity = KmsIdentity::StsToken {
+        access_key_id: "STS.example".into(),
+        access_key_secret: "secret".into(),
+        security_token: "CAIS-line\nbreak".into(),
+    };
+    let client = GatewayClient::new(&kms.instance_gateway_config(), &identity, &http()).unwrap();
+    let err = fetch(&client, SECRET).await.unwrap_err();
+    assert!(matches!(err, KmsError::Request { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("x-acs-security-token"), "{text}");
+    assert!(
+        !text.contains("line\nbreak") && !text.contains("CAIS-line"),
+        "{text}"
+    );
+    assert_eq!(kms.total_requests(), 0);
+}
