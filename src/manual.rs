@@ -132,7 +132,7 @@
 //!
 //! | Key | Meaning | Type | Default | Example | Notes |
 //! | --- | --- | --- | --- | --- | --- |
-//! | `credentials_type` | how to authenticate to the shared gateway | `client_key` \| `ak` \| `token` \| `sts` \| `ram_role` \| `ecs_ram_role` \| `oidc_role_arn` \| `sts_token` | none (then only `cache_client_dkms_config_info` works, unless the [RRSA environment](#rrsa--oidc-oidc_role_arn) is set) | `client_key` | case-insensitive; an unknown value is an error listing the allowed ones. `sts_token` is ours. |
+//! | `credentials_type` | how to authenticate to the `cache_client_region_id` endpoints (shared or instance gateway) | `client_key` \| `ak` \| `token` \| `sts` \| `ram_role` \| `ecs_ram_role` \| `oidc_role_arn` \| `sts_token` | none (then only `cache_client_dkms_config_info` works, unless the [RRSA environment](#rrsa--oidc-oidc_role_arn) is set) | `client_key` | case-insensitive; an unknown value is an error listing the allowed ones. `sts_token` is ours. |
 //! | `credentials_access_key_id` | AccessKey id | string | — | `LTAI5t…` | required for `ak`, `sts`, `ram_role`, `sts_token` |
 //! | `credentials_access_secret` | AccessKey secret | string (secret) | — | | required with the id; never printed |
 //! | `credentials_access_token_id`, `credentials_access_token` | `token` type: used as an AccessKey pair | string (token is secret) | — | | both required for `token` |
@@ -150,7 +150,7 @@
 //! | `client_key_private_key_path` | ClientKey JSON `{"KeyId","PrivateKeyData"}` | path | — | `/etc/app/clientKey_KAAP.xxx.json` | required for `client_key`; also the fallback `clientKeyFile` of DKMS entries |
 //! | `client_key_password_from_file_path` | file holding the ClientKey password | path | — | `/etc/app/clientKey_KAAP.xxx_Password.txt` | see [password order](#clientkey-password-order) |
 //! | `client_key_password_from_env_variable` | **name** of an env var holding the password | env-var name | — | `CLIENT_KEY_PWD` | see [password order](#clientkey-password-order) |
-//! | `cache_client_region_id` | shared-gateway regions, failover order | JSON list (below) | — | `[{"regionId":"cn-hangzhou"}]` | needs `credentials_type` |
+//! | `cache_client_region_id` | shared-gateway regions (or, v2-style, KMS instance gateways), failover order | JSON list (below) | — | `[{"regionId":"cn-hangzhou"}]` | needs `credentials_type` |
 //! | `cache_client_dkms_config_info` | KMS instance endpoints, ClientKey auth | JSON list (below) | — | see the example file | |
 //! | `secret_names` | secrets to fetch at start-up | comma-separated | empty | `acs/ram/user/a, acs/ram/user/b` | names trimmed, empty items and duplicates dropped |
 //! | `rotation_interval` | longest time between refreshes (MCP) | integer ms | 21600000 (6 h) | `3600000` | same as `refresh_max_interval_ms`, which wins if both are set (warning) |
@@ -178,8 +178,30 @@
 //! | `regionId` | string | required | letters, digits, `-`, `_` |
 //! | `endpoint` | `host[:port]`, optional `https://`, trailing `/` | `kms.{regionId}.aliyuncs.com` | wins over `vpc` |
 //! | `vpc` | `true`/`false` or `"true"`/`"false"` | `false` | `kms-vpc.{regionId}.aliyuncs.com`; the string `"false"` means false (the Python client treats it as true) |
-//! | `caFilePath` | path | none | extra trust anchors in addition to the public roots |
+//! | `caFilePath` | path | none; **required** for an instance gateway | shared gateway: extra trust anchors in addition to the public roots (a TLS-intercepting proxy); instance gateway: the instance CA bundle, trusted alone |
 //! | `connectTo` | `"ip:port"` | none | ours: connect to this address, verify TLS against `endpoint` (like curl `--connect-to`) |
+//! | `signatureVersion` | `"v1"` \| `"v3"` | see [signatures](#which-signature-is-sent) | ours: `v1` = RPC signature 1.0, `v3` = `ACS3-HMAC-SHA256`; `v3` is refused with `credentials_type=client_key` |
+//!
+//! An `endpoint` ending in `.cryptoservice.kms.aliyuncs.com` names a **KMS instance's own
+//! gateway**, reached with the RAM identity of `credentials_type` (AccessKey, STS token, RAM role,
+//! ECS RAM role) — the way the official v2 clients (2026) configure it:
+//!
+//! ```text
+//! credentials_type=ak
+//! credentials_access_key_id=LTAI5t...
+//! credentials_access_secret=...
+//! cache_client_region_id=[{"regionId":"cn-hangzhou","endpoint":"kst-hzz6xxxxxxxx.cryptoservice.kms.aliyuncs.com","caFilePath":"/etc/app/PrivateKmsCA_kst-hzz6xxxxxxxx.pem"}]
+//! ```
+//!
+//! Its TLS certificate is checked against **exactly** the certificates in `caFilePath` (root and
+//! "Second CA" of the instance), never the public roots: the official Python v2 client adds the
+//! CA file to the default roots, so any public CA could vouch for the instance name there; here it
+//! cannot. Without `caFilePath` loading fails with an error naming the entry and field: the v2
+//! clients fall back to 27 CA files bundled per region, which this crate does not ship (a CA
+//! bundled in a library cannot be rotated by the user, and the instance's own
+//! `PrivateKmsCA_<instanceId>.pem` from the KMS console is always available). A ClientKey reaches
+//! an instance through `cache_client_dkms_config_info` (the instance API), so a ClientKey identity
+//! with an instance-gateway entry is refused with a message saying so.
 //!
 //! ### `cache_client_dkms_config_info` entries
 //!
@@ -336,6 +358,44 @@
 //! | `restart_cache_dir` | directory of the opt-in encrypted restart cache (see [Restart cache](#restart-cache-opt-in)); relative to the file's directory | path | absent: off |
 //!
 //! Booleans are `true`/`false` in any case; numbers are plain decimal integers.
+//!
+//! ## Which signature is sent
+//!
+//! The official clients of each generation sign `GetSecretValue` differently, and this crate follows
+//! them ([`GatewaySignature`](crate::config::GatewaySignature); tested byte for byte against requests
+//! captured from the official clients):
+//!
+//! | caller | endpoint | signature | as in |
+//! | --- | --- | --- | --- |
+//! | ClientKey (`client_key`) | shared gateway | RPC v1, `SHA256withRSA` — always | v1 clients, managed-credentials providers |
+//! | ClientKey | instance (`cache_client_dkms_config_info`) | instance API, `x-kms-*` RSA headers, protobuf | v1 clients, instance SDK |
+//! | AccessKey, STS token, RAM role, ECS RAM role | shared gateway (`kms[-vpc].{region}.aliyuncs.com`) | RPC v1, `HMAC-SHA1` (`secret&`, `SecurityToken` query parameter) by default; `ACS3-HMAC-SHA256` with `"signatureVersion":"v3"` | v1 clients and providers (whose properties file this is) / v2 clients |
+//! | the same | instance gateway (`{instanceId}.cryptoservice.kms.aliyuncs.com` in `cache_client_region_id`) | `ACS3-HMAC-SHA256` by default (`"signatureVersion":"v1"` switches to RPC v1, which the v2 clients never send there) | v2 clients |
+//! | RRSA / OIDC (`oidc_role_arn`) | either gateway | `ACS3-HMAC-SHA256` by default (only the v2 clients have this caller type, and they sign V3; `"signatureVersion":"v1"` switches) | v2 clients |
+//!
+//! V3 (`ACS3-HMAC-SHA256`) puts only the action parameters in the query, signs `host`, `user-agent`,
+//! `accept`, `content-type` and every `x-acs-*` header (date, nonce, body hash, and for STS-type
+//! credentials `x-acs-accesskey-id` and `x-acs-security-token`) and keys HMAC-SHA256 with the bare
+//! secret. Role sessions (STS `AssumeRole`, ECS metadata) sign with whatever temporary credentials
+//! the session currently holds, with either signature. Every attempt is signed afresh (new date and
+//! nonce). A wrong secret answers `SignatureDoesNotMatch`; the error says whether the server signed
+//! the same string (the secret is wrong) or another one (something rewrote the request), and never
+//! quotes the server's string-to-sign, which can contain the security token.
+//!
+//! Checked against the real client, opt-in: the official Python v2 client
+//! (`alibabacloud-secretsmanager-client-v2` 2.0.0 from PyPI, with an AccessKey) fetches a secret
+//! from LocalKms through the instance gateway (its `caFilePath`) and through the shared gateway,
+//! and LocalKms verifies its V3 signatures
+//! (`tests/instance_gateway.rs`, `tests/python/secretsmanager_v2_fetch.py`):
+//!
+//! ```text
+//! python3 -m venv /tmp/v2-venv && /tmp/v2-venv/bin/pip install alibabacloud-secretsmanager-client-v2==2.0.0
+//! ALIYUN_MC_TEST_PYTHON_V2=/tmp/v2-venv/bin/python cargo test --features test-util --test instance_gateway
+//! ```
+//!
+//! The Java and Go v2 clients were not run. That a real KMS instance gateway answers exactly like
+//! the shared gateway is what Alibaba's documentation says and what the Python client expects;
+//! it was not checked against a real instance.
 //!
 //! ## Endpoints
 //!
@@ -1251,7 +1311,10 @@
 //! API** of a dedicated instance (`{instanceId}.cryptoservice.kms.aliyuncs.com`, ClientKey of an
 //! application access point, protobuf over TLS trusting exactly the instance CA) and the **shared
 //! gateway** (`kms.{regionId}.aliyuncs.com`, or `kms-vpc.{regionId}.aliyuncs.com` in a VPC, or the
-//! `endpoint` of a `cache_client_region_id` entry; RPC signature v1).
+//! `endpoint` of a `cache_client_region_id` entry; RPC signature v1, or V3 `ACS3-HMAC-SHA256`),
+//! whose OpenAPI a KMS instance also serves on its own host name to RAM callers (the **instance
+//! gateway**, V3, trusting exactly the instance CA; see
+//! [which signature is sent](#which-signature-is-sent)).
 //!
 //! ## KMS instance API: what goes on the wire
 //!
@@ -1340,6 +1403,18 @@
 //! | `SignatureMethod` / `SignatureType` | `SHA256withRSA` / `PRIVATEKEY` (ClientKey), `HMAC-SHA1` / empty (all others) |
 //! | `SignatureVersion` | `1.0` |
 //! | `AccessKeyId` | the ClientKey's `KeyId`, the AccessKey id or the STS id |
+//!
+//! With V3 (`ACS3-HMAC-SHA256`, the default on an instance gateway, or `"signatureVersion":"v3"`)
+//! the same `POST /` carries only `SecretName`, `VersionStage`, `VersionId` and
+//! `FetchExtendedConfig=true` in the query, and the headers `host` (the bare endpoint, `host:port`
+//! when the port is not 443), `x-acs-version`, `x-acs-action`, `user-agent`, `x-acs-date`,
+//! `x-acs-signature-nonce` (new on every attempt), `accept: application/json`,
+//! `content-type: application/x-www-form-urlencoded`, `x-acs-content-sha256` (of the empty body),
+//! for STS-type credentials `x-acs-accesskey-id` and `x-acs-security-token`, and
+//! `Authorization: ACS3-HMAC-SHA256 Credential=<id>,SignedHeaders=<all of the above>,Signature=<hex>`.
+//! The signer reproduces every V3 request captured from the official Python v2 client (shared
+//! gateway, VPC gateway, instance gateway; AccessKey and OIDC/STS) byte for byte
+//! (`src/kms/gateway/tests/acs3_vectors.rs`).
 //! | `SecurityToken` | STS, RAM-role and ECS-role credentials only |
 //! | `Signature` | last |
 //!
@@ -1668,6 +1743,19 @@
 //! `oidc_properties(&role, from_environment)`, `expire_sts_session(id)` (the gateway then answers
 //! `InvalidSecurityToken.Expired`), `set_sts_fault_always(Some(fault))` (an STS outage).
 //!
+//! Both gateways verify V3 (`ACS3-HMAC-SHA256`) too, recomputing the canonical request from what
+//! arrived (query, the `SignedHeaders`, SHA-256 of the body) and the HMAC with the caller's
+//! secret: `IncompleteSignature` (malformed `Authorization`, another algorithm, `host` or an
+//! `x-acs-*` header left unsigned), `SignatureDoesNotMatch` (also for a lying
+//! `x-acs-content-sha256`), `IllegalTimestamp` (`x-acs-date` skew), `SignatureNonceUsed`, and the
+//! same key, token and permission codes as above. The instance listener
+//! (`{instanceId}.cryptoservice.kms.aliyuncs.com`, instance CA) answers OpenAPI requests of RAM
+//! callers — anything with `x-acs-action`, an `ACS3-` `Authorization` or a query string — and the
+//! instance API for the rest, so a test reaches the instance gateway by name over real TLS with
+//! `instance_gateway_config()` (a `cache_client_region_id` entry with `connectTo`). The request log
+//! says which protocol arrived (`gateway`, `gateway-v3`, `instance-gateway`,
+//! `instance-gateway-v3`), and `tls_handshake_failures()` counts refused handshakes.
+//!
 //! ## Standalone
 //!
 //! ```sh
@@ -1862,8 +1950,9 @@
 //! # KMS instance API: golden vectors, unit tests, real TLS against LocalKms, keep-alive and size cap
 //! cargo test --all-features --lib kms::instance
 //!
-//! # shared gateway: golden vectors (8 tests, ~0.2 s), end to end through LocalKms (11 tests, ~0.5 s)
+//! # shared and instance gateway: golden vectors (RPC v1 and V3), end to end through LocalKms
 //! cargo test --all-features --lib kms::gateway
+//! cargo test --all-features --test instance_gateway
 //!
 //! # RRSA / OIDC: AssumeRoleWithOIDC vectors, LocalKms end to end, token re-read, STS outage,
 //! # refused-session invalidation (OIDC, RAM role, ECS role), config and environment fallbacks

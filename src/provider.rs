@@ -393,17 +393,25 @@ fn gateway_clients(config: &Config, clients: &mut Vec<Arc<dyn KmsClient>>) -> Re
             .ok_or_else(|| crate::config::ConfigError::MissingIdentity {
                 origin: config.origin_name(),
             })?;
+    // STS is a public service: trusted like a shared gateway (public roots plus the first shared
+    // entry's caFilePath, a proxy CA), never through an instance CA file.
+    let sts_ca_file = config
+        .gateways
+        .iter()
+        .find(|g| !g.is_instance_gateway())
+        .and_then(|g| g.ca_file.as_deref());
     let credentials = Arc::new(IdentitySession::new(
         credential,
         &first.region_id,
         &config.http,
-        first.ca_file.as_deref(),
+        sts_ca_file,
     )?);
     for gateway in &config.gateways {
         clients.push(Arc::new(GatewayClient::with_credentials(
             gateway,
             Arc::clone(&credentials),
             &config.http,
+            gateway.signature_for(credential),
         )?));
     }
     Ok(())

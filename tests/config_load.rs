@@ -76,6 +76,7 @@ fn on_premises_form() {
                 vpc: false,
                 ca_file: None,
                 connect_to: None,
+                signature: None,
             },
             GatewayEndpointConfig {
                 region_id: "cn-shanghai".into(),
@@ -83,6 +84,7 @@ fn on_premises_form() {
                 vpc: true,
                 ca_file: None,
                 connect_to: None,
+                signature: None,
             },
             GatewayEndpointConfig {
                 region_id: "cn-beijing".into(),
@@ -90,6 +92,7 @@ fn on_premises_form() {
                 vpc: false, // the string "false" means false (unlike the Python client)
                 ca_file: Some(dir.join("ca/gw.pem")),
                 connect_to: Some("127.0.0.1:9443".parse().unwrap()),
+                signature: None,
             },
         ]
     );

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::endpoint::{gateway_endpoint, valid_region_id};
+use super::endpoint::{gateway_endpoint, is_instance_host, valid_region_id};
 use super::error::{ConfigError, Location};
 use super::keys;
 use super::oidc::{
@@ -13,8 +13,8 @@ use super::oidc::{
     ENV_STS_REGION, ENV_VPC_ENDPOINT_ENABLED,
 };
 use super::types::{
-    ClientKeySource, Config, Endpoint, GatewayEndpointConfig, HttpConfig, InstanceEndpointConfig,
-    KmsIdentity, RefreshConfig, SecretString,
+    ClientKeySource, Config, Endpoint, GatewayEndpointConfig, GatewaySignature, HttpConfig,
+    InstanceEndpointConfig, KmsIdentity, RefreshConfig, SecretString,
 };
 
 /// The default `version_stage`.
@@ -81,6 +81,7 @@ impl GatewayEndpointConfig {
             vpc: false,
             ca_file: None,
             connect_to: None,
+            signature: None,
         }
     }
 
@@ -93,6 +94,32 @@ impl GatewayEndpointConfig {
             vpc: true,
             ca_file: None,
             connect_to: None,
+            signature: None,
+        }
+    }
+
+    /// Whether this entry names a KMS instance's own gateway
+    /// (`{instanceId}.cryptoservice.kms.aliyuncs.com`) rather than a shared gateway.
+    pub(crate) fn is_instance_gateway(&self) -> bool {
+        is_instance_host(&self.endpoint.host)
+    }
+
+    /// The signature requests of `identity` to this endpoint carry (see [`GatewaySignature`]):
+    /// a ClientKey always RPC v1; otherwise `signatureVersion`, else V3 for an instance gateway
+    /// and for an RRSA/OIDC caller (only the v2 clients have it, and they sign V3), and RPC v1
+    /// for other callers on the shared gateway.
+    pub(crate) fn signature_for(&self, identity: &KmsIdentity) -> GatewaySignature {
+        if matches!(identity, KmsIdentity::ClientKey { .. }) {
+            return GatewaySignature::RpcV1;
+        }
+        match self.signature {
+            Some(signature) => signature,
+            None if self.is_instance_gateway()
+                || matches!(identity, KmsIdentity::OidcRoleArn { .. }) =>
+            {
+                GatewaySignature::Acs3HmacSha256
+            }
+            None => GatewaySignature::RpcV1,
         }
     }
 }
@@ -263,6 +290,43 @@ pub(crate) fn normalize(mut config: Config) -> Config {
     config
 }
 
+/// The checks of one `cache_client_region_id` entry that involve the instance gateway and the
+/// signature; `at` locates a field of the entry.
+fn validate_gateway(
+    config: &Config,
+    gateway: &GatewayEndpointConfig,
+    at: &dyn Fn(&str) -> Location,
+) -> Result<(), ConfigError> {
+    let client_key = matches!(config.identity, Some(KmsIdentity::ClientKey { .. }));
+    if gateway.is_instance_gateway() {
+        if client_key {
+            return Err(ConfigError::InvalidValue {
+                at: at("endpoint"),
+                problem: format!(
+                    "`{}` is a KMS instance endpoint, which a ClientKey (credentials_type=client_key) reaches through cache_client_dkms_config_info, not cache_client_region_id; move the entry there, or use a RAM identity (ak, sts, ram_role, ecs_ram_role) for the instance gateway",
+                    gateway.endpoint.host
+                ),
+            });
+        }
+        if gateway.ca_file.is_none() {
+            return Err(ConfigError::MissingField {
+                at: at("caFilePath"),
+                hint: format!(
+                    "the instance gateway {} is verified against its instance CA only: set \"caFilePath\" to the PrivateKmsCA_<instanceId>.pem downloaded from the KMS console (this crate does not bundle the official v2 clients' built-in region CAs)",
+                    gateway.endpoint.host
+                ),
+            });
+        }
+    }
+    if client_key && gateway.signature == Some(GatewaySignature::Acs3HmacSha256) {
+        return Err(ConfigError::InvalidValue {
+            at: at("signatureVersion"),
+            problem: "a ClientKey signs RPC v1 requests with SHA256withRSA; remove \"signatureVersion\": \"v3\" (V3 is for AccessKey, STS and role credentials)".into(),
+        });
+    }
+    Ok(())
+}
+
 /// Maps (properties key, 1-based JSON entry, JSON field) to a [`Location`].
 pub(crate) type Locate<'a> = dyn Fn(&str, Option<usize>, Option<&str>) -> Location + 'a;
 
@@ -316,6 +380,9 @@ pub(crate) fn validate(config: &Config, at: &Locate<'_>) -> Result<(), ConfigErr
                 ),
             });
         }
+        validate_gateway(config, gateway, &|field| {
+            at(keys::REGIONS, Some(i + 1), Some(field))
+        })?;
     }
     if config.version_stage.trim().is_empty() {
         return Err(ConfigError::InvalidValue {

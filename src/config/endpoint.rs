@@ -119,6 +119,16 @@ pub(crate) fn gateway_endpoint(region_id: &str, vpc: bool) -> Endpoint {
     }
 }
 
+/// The DNS suffix of a KMS instance's endpoints (`{instanceId}.cryptoservice.kms.aliyuncs.com`).
+pub(crate) const INSTANCE_HOST_SUFFIX: &str = ".cryptoservice.kms.aliyuncs.com";
+
+/// Whether `host` is a KMS instance endpoint (case-insensitive, something before the suffix).
+pub(crate) fn is_instance_host(host: &str) -> bool {
+    let host = host.as_bytes();
+    let suffix = INSTANCE_HOST_SUFFIX.as_bytes();
+    host.len() > suffix.len() && host[host.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+}
+
 /// Whether a region id can be put into a host name.
 pub(crate) fn valid_region_id(region: &str) -> bool {
     !region.is_empty()
@@ -166,5 +176,18 @@ mod tests {
             80
         );
         assert!(parse_endpoint("https://100.100.100.200", Scheme::Http).is_err());
+    }
+
+    #[test]
+    fn instance_hosts() {
+        assert!(is_instance_host(
+            "kst-hzz65f1b2c3d4e5f6g7h8.cryptoservice.kms.aliyuncs.com"
+        ));
+        assert!(is_instance_host("KST-1.CryptoService.kms.aliyuncs.com"));
+        assert!(!is_instance_host(".cryptoservice.kms.aliyuncs.com"));
+        assert!(!is_instance_host("kms.cn-hangzhou.aliyuncs.com"));
+        assert!(!is_instance_host(
+            "cryptoservice.kms.aliyuncs.com.evil.example"
+        ));
     }
 }

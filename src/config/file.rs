@@ -29,8 +29,9 @@ use super::keys::{self, did_you_mean};
 use super::oidc::{process_env, resolve_from_env, Env};
 use super::properties::Properties;
 use super::types::{
-    ClientKeySource, Config, GatewayEndpointConfig, HttpConfig, InstanceEndpointConfig,
-    KmsIdentity, PasswordSource, PasswordSources, RefreshConfig, SecretString,
+    ClientKeySource, Config, GatewayEndpointConfig, GatewaySignature, HttpConfig,
+    InstanceEndpointConfig, KmsIdentity, PasswordSource, PasswordSources, RefreshConfig,
+    SecretString,
 };
 
 /// Environment variable holding the path of the configuration file.
@@ -751,9 +752,30 @@ impl<'a> Loader<'a> {
                     .str_field(key, entry, map, "caFilePath")?
                     .map(|p| self.resolve(&p)),
                 connect_to: self.connect_to_field(key, entry, map)?,
+                signature: self.signature_field(key, entry, map)?,
             });
         }
         Ok(out)
+    }
+
+    /// Our `signatureVersion` field: `"v1"` (RPC signature 1.0) or `"v3"` (`ACS3-HMAC-SHA256`).
+    fn signature_field(
+        &self,
+        key: &str,
+        entry: usize,
+        map: &Map<String, Value>,
+    ) -> Result<Option<GatewaySignature>, ConfigError> {
+        match self.str_field(key, entry, map, "signatureVersion")? {
+            None => Ok(None),
+            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "v1" => Ok(Some(GatewaySignature::RpcV1)),
+                "v3" => Ok(Some(GatewaySignature::Acs3HmacSha256)),
+                _ => Err(ConfigError::InvalidValue {
+                    at: self.at(key).with_entry(entry).with_field("signatureVersion"),
+                    problem: format!("`{v}` is not a signature version; write \"v1\" (RPC signature 1.0, the v1 clients) or \"v3\" (ACS3-HMAC-SHA256, the v2 clients), or remove it for the default"),
+                }),
+            },
+        }
     }
 
     fn instances(

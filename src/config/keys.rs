@@ -178,8 +178,14 @@ impl fmt::Display for ConfigKey {
 pub(crate) const UNSUPPORTED_KEYS: &[&str] = &[];
 
 /// Fields of a `cache_client_region_id` entry.
-pub(crate) const REGION_FIELDS: &[&str] =
-    &["regionId", "endpoint", "vpc", "caFilePath", "connectTo"];
+pub(crate) const REGION_FIELDS: &[&str] = &[
+    "regionId",
+    "endpoint",
+    "vpc",
+    "caFilePath",
+    "connectTo",
+    "signatureVersion",
+];
 
 /// Fields of a `cache_client_dkms_config_info` entry.
 pub(crate) const DKMS_FIELDS: &[&str] = &[

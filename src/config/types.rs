@@ -196,7 +196,9 @@ pub struct InstanceEndpointConfig {
     pub connect_to: Option<SocketAddr>,
 }
 
-/// One shared-gateway endpoint (`cache_client_region_id` entry, or builder).
+/// One `cache_client_region_id` entry (or builder): the shared gateway of a region, or — when
+/// `endpoint` is `{instanceId}.cryptoservice.kms.aliyuncs.com` — a KMS instance's own gateway
+/// reached with the RAM identity (`credentials_type`), as the official v2 clients configure it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GatewayEndpointConfig {
     /// Region id (`regionId`), also sent as the `RegionId` parameter.
@@ -205,10 +207,32 @@ pub struct GatewayEndpointConfig {
     pub endpoint: Endpoint,
     /// `vpc`: whether the derived endpoint is the VPC one.
     pub vpc: bool,
-    /// `caFilePath`: extra trust anchors in addition to the public roots.
+    /// `caFilePath`. Shared gateway: extra trust anchors in addition to the public roots (a
+    /// TLS-intercepting proxy). Instance gateway: the instance CA bundle
+    /// (`PrivateKmsCA_<instanceId>.pem`), trusted **alone**; required there.
     pub ca_file: Option<PathBuf>,
     /// Our extension `connectTo` (see [`InstanceEndpointConfig::connect_to`]).
     pub connect_to: Option<SocketAddr>,
+    /// Our extension `signatureVersion` (`"v1"` / `"v3"`): which signature requests to this
+    /// endpoint carry. `None` chooses as the official clients of the matching generation do;
+    /// see [`GatewaySignature`].
+    pub signature: Option<GatewaySignature>,
+}
+
+/// The signature of a `cache_client_region_id` request (`signatureVersion`). A ClientKey always
+/// signs RPC v1 with `SHA256withRSA`; for RAM identities (AccessKey, STS token, RAM role ARN,
+/// ECS RAM role) the default follows the official clients: RPC v1 on the shared gateway (what
+/// the v1 clients and the managed-credentials providers, whose properties file this crate
+/// reads, send) and V3 on an instance gateway (only the v2 clients talk to it, and they sign
+/// V3). Set it to send V3 to the shared gateway too, like the v2 clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum GatewaySignature {
+    /// `"v1"`: RPC signature version 1.0, every parameter in the query, `HMAC-SHA1` (or
+    /// `SHA256withRSA` for a ClientKey).
+    RpcV1,
+    /// `"v3"`: the V3 header signature `ACS3-HMAC-SHA256` of the v2 clients.
+    Acs3HmacSha256,
 }
 
 /// HTTP behaviour shared by both KMS APIs.
@@ -331,11 +355,12 @@ impl Default for RefreshConfig {
 pub struct Config {
     /// The properties file this came from, if any (for messages).
     pub source: Option<PathBuf>,
-    /// How to authenticate to shared-gateway endpoints (`credentials_type`).
+    /// How to authenticate to `cache_client_region_id` endpoints (`credentials_type`).
     pub identity: Option<KmsIdentity>,
     /// KMS instance endpoints in failover order (`cache_client_dkms_config_info`).
     pub instances: Vec<InstanceEndpointConfig>,
-    /// Shared-gateway endpoints in failover order (`cache_client_region_id`).
+    /// Shared-gateway (and KMS instance gateway) endpoints for the RAM identity, in failover
+    /// order (`cache_client_region_id`).
     pub gateways: Vec<GatewayEndpointConfig>,
     /// Secrets to prefetch at start-up (`secret_names`).
     pub secret_names: Vec<String>,

@@ -1,4 +1,5 @@
-//! HMAC-SHA1 for AccessKey / STS callers of the shared gateway (RPC signature v1).
+//! HMAC for AccessKey / STS callers of the shared and instance gateways: HMAC-SHA1 for RPC
+//! signature v1, HMAC-SHA256 for the V3 signature `ACS3-HMAC-SHA256`.
 
 use base64::Engine;
 use zeroize::Zeroizing;
@@ -16,4 +17,11 @@ pub(crate) fn rpc_hmac_sha1_signature(access_key_secret: &str, string_to_sign: &
     key.push_str(access_key_secret);
     key.push('&');
     hmac_sha1_base64(key.as_bytes(), string_to_sign.as_bytes())
+}
+
+/// The V3 `ACS3-HMAC-SHA256` signature of `string_to_sign`: HMAC-SHA256 keyed with the bare
+/// `access_key_secret` (no `&`, unlike RPC v1), lower-case hex.
+pub(crate) fn acs3_hmac_sha256_signature(access_key_secret: &str, string_to_sign: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, access_key_secret.as_bytes());
+    hex::encode(ring::hmac::sign(&key, string_to_sign.as_bytes()).as_ref())
 }

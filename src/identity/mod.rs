@@ -17,6 +17,7 @@ use std::path::PathBuf;
 
 pub(crate) use ca::{CaBundle, CertificateInfo};
 pub(crate) use client_key::ClientKey;
+pub(crate) use hmac::acs3_hmac_sha256_signature;
 #[cfg(test)]
 pub(crate) use hmac::hmac_sha1_base64;
 pub(crate) use hmac::rpc_hmac_sha1_signature;

@@ -99,6 +99,18 @@ impl Peer<'_> {
                     format!(" (unknown issuer: {})", self.untrusted_hint)
                 }
             }
+            // A CA with the same name but another key (e.g. the CA file of another KMS
+            // instance, whose CAs are all called "Private KMS Root CA").
+            rustls::Error::InvalidCertificate(CertificateError::BadSignature) => {
+                if self.untrusted_hint.is_empty() {
+                    " (the chain does not verify against a trusted CA of the same name)".to_owned()
+                } else {
+                    format!(
+                        " (the chain does not verify against a trusted CA of the same name: {})",
+                        self.untrusted_hint
+                    )
+                }
+            }
             rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             ) => format!(

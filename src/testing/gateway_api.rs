@@ -22,7 +22,8 @@ use super::faults::{Fault, Faults, RecordedRequest};
 use super::server::{Answer, AnswerFuture, Handler};
 use super::store::{AccessKeyPair, LookupError};
 use super::{
-    ecs_metadata, lock, sts, uuid_like, LocalKms, LocalKmsError, ServerCertificate, Shared,
+    ecs_metadata, gateway_acs3, lock, sts, uuid_like, LocalKms, LocalKmsError, ServerCertificate,
+    Shared,
 };
 use crate::config::{Endpoint, GatewayEndpointConfig};
 
@@ -61,7 +62,8 @@ pub(crate) struct CallerRecord {
 }
 
 impl CallerRecord {
-    fn allows(&self, secret_name: &str) -> bool {
+    /// Whether the caller may read `secret_name`.
+    pub(crate) fn allows(&self, secret_name: &str) -> bool {
         self.allowed_secrets
             .iter()
             .any(|p| match p.strip_suffix('*') {
@@ -344,7 +346,28 @@ fn handler(shared: Arc<Shared>, host_id: String) -> Handler {
     Arc::new(move |request: Request<Bytes>| -> AnswerFuture {
         let shared = shared.clone();
         let host_id = host_id.clone();
-        Box::pin(async move { handle(&shared, &host_id, request).await })
+        Box::pin(async move { handle(&shared, &host_id, false, request).await })
+    })
+}
+
+/// The handler of the instance listener (`{instanceId}.cryptoservice.kms.aliyuncs.com`): the
+/// gateway OpenAPI (V3 or RPC v1, RAM callers) for requests shaped like one — an `x-acs-action`
+/// header, an `ACS3-` `Authorization` or a query string — and the instance API (ClientKey,
+/// protobuf, `x-kms-*` headers, no query) for everything else: one host name, two protocols,
+/// told apart by the request's shape.
+pub(crate) fn instance_host_handler(shared: Arc<Shared>, host_id: String) -> Handler {
+    let instance = super::instance_api::handler(shared.clone());
+    let host_id: Arc<str> = host_id.into();
+    Arc::new(move |request: Request<Bytes>| -> AnswerFuture {
+        let openapi = request.headers().contains_key("x-acs-action")
+            || gateway_acs3::is_acs3(&request)
+            || request.uri().query().is_some_and(|q| !q.is_empty());
+        if !openapi {
+            return instance(request);
+        }
+        let shared = shared.clone();
+        let host_id = host_id.clone();
+        Box::pin(async move { handle(&shared, &host_id, true, request).await })
     })
 }
 
@@ -366,7 +389,12 @@ pub(crate) fn all_params(request: &Request<Bytes>) -> Option<Vec<(String, String
     Some(params)
 }
 
-async fn handle(shared: &Shared, host_id: &str, request: Request<Bytes>) -> Answer {
+async fn handle(
+    shared: &Shared,
+    host_id: &str,
+    instance_host: bool,
+    request: Request<Bytes>,
+) -> Answer {
     let request_id = uuid_like();
     let params = all_params(&request);
     let p = |name: &str| {
@@ -376,8 +404,19 @@ async fn handle(shared: &Shared, host_id: &str, request: Request<Bytes>) -> Answ
             .unwrap_or("")
             .to_owned()
     };
+    let v3 = gateway_acs3::is_acs3(&request);
+    let h = |name: &str| {
+        gateway_acs3::header(&request, name)
+            .unwrap_or("")
+            .to_owned()
+    };
     let mut record = RecordedRequest {
-        protocol: "gateway",
+        protocol: match (instance_host, v3) {
+            (false, false) => "gateway",
+            (false, true) => "gateway-v3",
+            (true, false) => "instance-gateway",
+            (true, true) => "instance-gateway-v3",
+        },
         api_name: p("Action"),
         secret_name: p("SecretName"),
         version_stage: p("VersionStage"),
@@ -388,7 +427,18 @@ async fn handle(shared: &Shared, host_id: &str, request: Request<Bytes>) -> Answ
         http_status: 0,
         received_at: SystemTime::now(),
     };
-    let nonce = p("SignatureNonce");
+    let mut nonce = p("SignatureNonce");
+    if v3 {
+        let auth = gateway_acs3::parse_authorization(&h("authorization"));
+        record.api_name = h("x-acs-action");
+        record.date = h("x-acs-date");
+        record.signature = auth
+            .as_ref()
+            .map(|a| a.signature.clone())
+            .unwrap_or_default();
+        record.key_id = auth.map(|a| a.credential).unwrap_or_default();
+        nonce = h("x-acs-signature-nonce");
+    }
     if !nonce.is_empty() {
         lock(&shared.gateway).nonces.push(nonce);
     }
@@ -462,7 +512,14 @@ async fn handle(shared: &Shared, host_id: &str, request: Request<Bytes>) -> Answ
                 400,
             ),
             Some(params) => {
-                match verify_and_answer(shared, request.method().as_str(), &params, &request_id) {
+                let verified = if v3 {
+                    gateway_acs3::verify(shared, &request, &params)
+                } else {
+                    verify_rpc(shared, request.method().as_str(), &params)
+                };
+                match verified
+                    .and_then(|caller| answer_secret(shared, &caller, &params, &request_id))
+                {
                     Ok(body) => (json_answer(200, &body, &request_id), "OK".to_owned(), 200),
                     Err(r) => (
                         error_answer(r.status, r.code, &r.message, &request_id, host_id),
@@ -617,7 +674,7 @@ pub(crate) fn signature_mismatch(string_to_sign: &str) -> Rejection {
     )
 }
 
-fn not_found_key() -> Rejection {
+pub(crate) fn not_found_key() -> Rejection {
     reject(
         404,
         "InvalidAccessKeyId.NotFound",
@@ -625,16 +682,16 @@ fn not_found_key() -> Rejection {
     )
 }
 
-fn verify_and_answer(
+/// Verifies an RPC v1 request; on success returns the caller's permissions.
+fn verify_rpc(
     shared: &Shared,
     method: &str,
     params: &[(String, String)],
-    request_id: &str,
-) -> Result<serde_json::Value, Rejection> {
+) -> Result<CallerRecord, Rejection> {
     let server_now = lock(&shared.gateway).now();
     check_common(params, server_now)?;
     let key_id = param(params, "AccessKeyId").unwrap_or("");
-    let allowed: Box<dyn Fn(&str) -> bool> = if key_id.starts_with("KAAP.") {
+    let allowed: CallerRecord = if key_id.starts_with("KAAP.") {
         let access_point = lock(&shared.access_points)
             .get(key_id)
             .cloned()
@@ -658,19 +715,22 @@ fn verify_and_answer(
         )
         .verify(string_to_sign.as_bytes(), &signature)
         .map_err(|_| signature_mismatch(&string_to_sign))?;
-        Box::new(move |name| access_point.allows(name))
+        CallerRecord {
+            secret: Zeroizing::new(String::new()),
+            security_token: None,
+            expires: None,
+            allowed_secrets: access_point.allowed_secrets.clone(),
+        }
     } else {
         let state = lock(&shared.gateway);
         let caller = state.callers.get(key_id).ok_or_else(not_found_key)?;
         verify_hmac_caller(caller, method, params, server_now)?;
-        let patterns = caller.allowed_secrets.clone();
-        let record = CallerRecord {
+        CallerRecord {
             secret: Zeroizing::new(String::new()),
             security_token: None,
             expires: None,
-            allowed_secrets: patterns,
-        };
-        Box::new(move |name| record.allows(name))
+            allowed_secrets: caller.allowed_secrets.clone(),
+        }
     };
     {
         let nonce = param(params, "SignatureNonce").unwrap_or("").to_owned();
@@ -698,6 +758,16 @@ fn verify_and_answer(
             "LocalKms answers JSON only.",
         ));
     }
+    Ok(allowed)
+}
+
+/// The `GetSecretValue` answer for a verified `caller` (permission check, store lookup).
+fn answer_secret(
+    shared: &Shared,
+    caller: &CallerRecord,
+    params: &[(String, String)],
+    request_id: &str,
+) -> Result<serde_json::Value, Rejection> {
     let secret_name = param(params, "SecretName").unwrap_or("");
     if secret_name.is_empty() {
         return Err(reject(
@@ -706,7 +776,7 @@ fn verify_and_answer(
             "SecretName is mandatory for this action.",
         ));
     }
-    if !allowed(secret_name) {
+    if !caller.allows(secret_name) {
         return Err(reject(
             403,
             "Forbidden.NoPermission",
@@ -776,6 +846,26 @@ impl LocalKms {
             vpc: false,
             ca_file: Some(self.ca_file.clone()),
             connect_to: Some(self.gateway_addr()),
+            signature: None,
+        }
+    }
+
+    /// A `cache_client_region_id` entry for this instance's own gateway, as the official v2
+    /// clients configure it: `endpoint` = `{instanceId}.cryptoservice.kms.aliyuncs.com` (port
+    /// 443, so the signed `host` is the bare name), `caFilePath` = the instance CA (trusted
+    /// alone) and `connectTo` = [`LocalKms::addr`]. RAM callers ([`LocalKms::register_access_key`],
+    /// STS, ECS role) reach it with V3 or RPC v1 signatures.
+    pub fn instance_gateway_config(&self) -> GatewayEndpointConfig {
+        GatewayEndpointConfig {
+            region_id: self.region_id.clone(),
+            endpoint: Endpoint {
+                host: self.endpoint.host.clone(),
+                port: 443,
+            },
+            vpc: false,
+            ca_file: Some(self.ca_file.clone()),
+            connect_to: Some(self.addr),
+            signature: None,
         }
     }
 

@@ -28,6 +28,7 @@ mod faults;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod gateway_acs3;
 mod gateway_api;
 mod instance_api;
 #[cfg(test)]
@@ -119,6 +120,8 @@ pub(crate) struct Shared {
     pub access_points: Mutex<HashMap<String, AccessPointRecord>>,
     pub gateway: Mutex<gateway_api::GatewayState>,
     pub oidc: Mutex<sts::OidcState>,
+    /// TLS handshakes that failed, on every TLS listener (a client refusing our certificate).
+    pub tls_handshake_failures: Arc<AtomicUsize>,
 }
 
 /// Where LocalKms writes its files.
@@ -237,7 +240,12 @@ impl LocalKmsBuilder {
             .local_addr()
             .map_err(|source| LocalKmsError::Bind { addr: bind, source })?;
         let shared = Arc::new(Shared::default());
-        let server = server::spawn(listener, tls, instance_api::handler(shared.clone()));
+        let server = server::spawn(
+            listener,
+            tls,
+            gateway_api::instance_host_handler(shared.clone(), host.clone()),
+            shared.tls_handshake_failures.clone(),
+        );
         tracing::debug!(%addr, %host, "LocalKms started");
         let kms = LocalKms {
             instance_id,
@@ -533,6 +541,13 @@ impl LocalKms {
         lock(&self.shared.log).clone()
     }
 
+    /// TLS handshakes that failed on any LocalKms TLS listener since start (e.g. a client that
+    /// does not trust the presented certificate): shows how often a client retried a handshake
+    /// that cannot succeed.
+    pub fn tls_handshake_failures(&self) -> usize {
+        self.shared.tls_handshake_failures.load(Ordering::SeqCst)
+    }
+
     /// Empties the request log.
     pub fn clear_requests(&self) {
         lock(&self.shared.log).clear();
@@ -567,7 +582,12 @@ impl LocalKms {
         let addr = listener
             .local_addr()
             .map_err(|source| LocalKmsError::Bind { addr: bind, source })?;
-        let handle = server::spawn(listener, tls, make_handler(self.shared.clone()));
+        let handle = server::spawn(
+            listener,
+            tls,
+            make_handler(self.shared.clone()),
+            self.shared.tls_handshake_failures.clone(),
+        );
         lock(&self.servers).push(handle);
         Ok(addr)
     }

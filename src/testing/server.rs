@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -163,11 +164,13 @@ impl Drop for ServerHandle {
     }
 }
 
-/// Spawns the accept loop on the current tokio runtime.
+/// Spawns the accept loop on the current tokio runtime; failed TLS handshakes are counted in
+/// `handshake_failures`.
 pub(super) fn spawn(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     handler: Handler,
+    handshake_failures: Arc<AtomicUsize>,
 ) -> ServerHandle {
     let (shutdown, mut stop) = watch::channel(false);
     let acceptor = TlsAcceptor::from(tls);
@@ -179,7 +182,7 @@ pub(super) fn spawn(
                 _ = stop.changed() => break,
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => {
-                        connections.spawn(serve_connection(stream, acceptor.clone(), handler.clone()));
+                        connections.spawn(serve_connection(stream, acceptor.clone(), handler.clone(), handshake_failures.clone()));
                     }
                     Err(e) => {
                         tracing::debug!(error = %e, "LocalKms accept failed");
@@ -214,7 +217,12 @@ fn plain(status: StatusCode, text: &'static str) -> Response<ServerBody> {
     response
 }
 
-async fn serve_connection(stream: TcpStream, acceptor: TlsAcceptor, handler: Handler) {
+async fn serve_connection(
+    stream: TcpStream,
+    acceptor: TlsAcceptor,
+    handler: Handler,
+    handshake_failures: Arc<AtomicUsize>,
+) {
     // Without it an answer written in two pieces waits for the client's delayed ACK (Nagle):
     // ~40 ms stalls in about one short-lived connection in three (measured with
     // `credential-process`, which makes one fresh connection per run).
@@ -222,6 +230,7 @@ async fn serve_connection(stream: TcpStream, acceptor: TlsAcceptor, handler: Han
     let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
+            handshake_failures.fetch_add(1, Ordering::SeqCst);
             tracing::debug!(error = %e, "LocalKms TLS handshake failed");
             return;
         }

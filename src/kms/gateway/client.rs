@@ -1,37 +1,54 @@
-//! [`GatewayClient`]: `GetSecretValue` on one shared-gateway endpoint (`kms[-vpc].{region}.aliyuncs.com`
-//! or an override), signed per attempt with the KMS identity session, retried with full-jitter
-//! backoff on throttling / unavailable / internal errors and transport failures.
+//! [`GatewayClient`]: `GetSecretValue` on one `cache_client_region_id` endpoint — a shared
+//! gateway (`kms[-vpc].{region}.aliyuncs.com` or an override) or a KMS instance's own gateway
+//! (`{instanceId}.cryptoservice.kms.aliyuncs.com`) — signed per attempt with the KMS identity
+//! session (RPC signature v1 or V3 `ACS3-HMAC-SHA256`, see
+//! [`GatewaySignature`](crate::config::GatewaySignature)), retried with full-jitter backoff on
+//! throttling / unavailable / internal errors and transport failures.
+//!
+//! TLS: the shared gateway is verified against the public roots plus `caFilePath` (a proxy
+//! CA); an instance gateway against exactly its `caFilePath` bundle, never the public roots
+//! (the official Python v2 client adds the CA file to the default roots; we do not).
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use rustls::RootCertStore;
 
-use super::connection;
+use super::acs3::{self, Acs3Request};
+use super::connection::{self, USER_AGENT};
 use super::credentials::IdentitySession;
 use super::response::{decode_error, decode_secret_value};
 use super::signing::{
     format_timestamp, get_secret_value_params, new_nonce, rpc_params, sign_params, RpcCall,
-    KMS_API_VERSION,
+    SigningKey, KMS_API_VERSION,
 };
 #[cfg(test)]
 use crate::config::KmsIdentity;
-use crate::config::{Endpoint, GatewayEndpointConfig, HttpConfig, RetryConfig};
+use crate::config::{Endpoint, GatewayEndpointConfig, GatewaySignature, HttpConfig, RetryConfig};
+use crate::identity::CaBundle;
 use crate::kms::backoff::with_retries;
+use crate::kms::instance::tls::{client_config, TrustPolicy};
 use crate::kms::{BoxFuture, GetSecretValueRequest, KmsClient, KmsError, SecretValue};
 
 /// What the server says before its own string-to-sign in `SignatureDoesNotMatch` messages.
 const SERVER_STRING_TO_SIGN: &str = "server string to sign is:";
 
-/// A client of one shared-gateway endpoint. Cheap to share (`Arc`); the KMS identity session can
+/// A client of one gateway endpoint. Cheap to share (`Arc`); the KMS identity session can
 /// be shared by the clients of several regions ([`GatewayClient::with_credentials`]).
 pub(crate) struct GatewayClient {
     endpoint: Endpoint,
     endpoint_text: String,
+    /// The `host` header: signed in V3, so exactly what is sent.
+    host_header: String,
     region_id: String,
     url: reqwest::Url,
     client: reqwest::Client,
     credentials: Arc<IdentitySession>,
+    signature: GatewaySignature,
+    /// "KMS shared gateway" or "KMS instance gateway", for messages.
+    what: &'static str,
+    /// How to fix an untrusted server certificate.
+    tls_hint: String,
     retry: RetryConfig,
     max_response_bytes: usize,
 }
@@ -41,6 +58,7 @@ impl std::fmt::Debug for GatewayClient {
         f.debug_struct("GatewayClient")
             .field("endpoint", &self.endpoint_text)
             .field("region_id", &self.region_id)
+            .field("signature", &self.signature)
             .field("credentials", &self.credentials)
             .finish_non_exhaustive()
     }
@@ -49,37 +67,35 @@ impl std::fmt::Debug for GatewayClient {
 impl GatewayClient {
     #[cfg(test)]
     /// A client for `config` authenticating with `credential` (a ClientKey is loaded now; role
-    /// credentials on first use). Fails with a typed error on a bad region, endpoint, CA file
-    /// or credential.
+    /// credentials on first use), signing as [`GatewayEndpointConfig::signature_for`] says.
+    /// Fails with a typed error on a bad region, endpoint, CA file or credential. STS is
+    /// trusted like a shared gateway with this entry's `caFilePath` (additive).
     pub(crate) fn new(
         config: &GatewayEndpointConfig,
         credential: &KmsIdentity,
         http: &HttpConfig,
     ) -> Result<Self, crate::Error> {
         validate_region(config)?;
-        let roots = roots(config)?;
+        let sts_roots = shared_roots(config)?;
         let credentials =
-            IdentitySession::with_roots(credential, &config.region_id, http, Some(roots.clone()))?;
-        Self::build(config, Arc::new(credentials), http, &roots)
+            IdentitySession::with_roots(credential, &config.region_id, http, Some(sts_roots))?;
+        Self::with_credentials(
+            config,
+            Arc::new(credentials),
+            http,
+            config.signature_for(credential),
+        )
     }
 
-    /// A client sharing already prepared KMS identity (one STS session for every region).
+    /// A client sharing already prepared KMS identity (one STS session for every region),
+    /// signing with `signature` (from [`GatewayEndpointConfig::signature_for`]).
     pub(crate) fn with_credentials(
         config: &GatewayEndpointConfig,
         credentials: Arc<IdentitySession>,
         http: &HttpConfig,
+        signature: GatewaySignature,
     ) -> Result<Self, crate::Error> {
         validate_region(config)?;
-        let roots = roots(config)?;
-        Self::build(config, credentials, http, &roots)
-    }
-
-    fn build(
-        config: &GatewayEndpointConfig,
-        credentials: Arc<IdentitySession>,
-        http: &HttpConfig,
-        roots: &Arc<RootCertStore>,
-    ) -> Result<Self, crate::Error> {
         let endpoint_text = config.endpoint.to_string();
         let request_error = |detail: String| KmsError::Request {
             endpoint: endpoint_text.clone(),
@@ -94,14 +110,47 @@ impl GatewayClient {
         let resolve = config
             .connect_to
             .map(|addr| (config.endpoint.host.as_str(), addr));
-        let client = connection::build_client(roots, http, resolve, true).map_err(request_error)?;
+        let instance = config.is_instance_gateway();
+        let client = if instance {
+            let path = config.ca_file.as_deref().ok_or_else(|| {
+                request_error(format!(
+                    "no caFilePath for the instance gateway {}: set it to the PrivateKmsCA_<instanceId>.pem of the instance",
+                    config.endpoint.host
+                ))
+            })?;
+            let bundle = CaBundle::from_pem_file(path)?;
+            let tls = client_config(TrustPolicy::CaBundle(&bundle)).map_err(request_error)?;
+            connection::build_client_with_tls(tls, http, resolve, true)
+        } else {
+            connection::build_client(&shared_roots(config)?, http, resolve, true)
+        }
+        .map_err(request_error)?;
+        let (what, tls_hint) = if instance {
+            (
+                "KMS instance gateway",
+                format!(
+                    "an instance gateway is trusted only through its caFilePath; the server certificate is not issued by the CA in {} — use the PrivateKmsCA_<instanceId>.pem of the instance behind {}",
+                    config.ca_file.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
+                    config.endpoint.host
+                ),
+            )
+        } else {
+            (
+                "KMS shared gateway",
+                "the gateway is verified against public roots; behind a TLS-intercepting proxy set caFilePath to its CA in cache_client_region_id".to_owned(),
+            )
+        };
         Ok(Self {
             endpoint: config.endpoint.clone(),
+            host_header: config.endpoint.authority(),
             endpoint_text,
             region_id: config.region_id.clone(),
             url,
             client,
             credentials,
+            signature,
+            what,
+            tls_hint,
             retry: http.retry.clone(),
             max_response_bytes: http.max_response_bytes,
         })
@@ -120,40 +169,87 @@ impl GatewayClient {
             .map_err(|e| with_secret_name(e, &request.secret_name))?;
         let timestamp = format_timestamp(SystemTime::now());
         let nonce = new_nonce();
-        let call = RpcCall {
-            action: "GetSecretValue",
-            version: KMS_API_VERSION,
-            region_id: &self.region_id,
-            timestamp: &timestamp,
-            nonce: &nonce,
-        };
-        let params = rpc_params(&call, &get_secret_value_params(request), &credential);
-        let signed = sign_params(&params, &credential).map_err(|e| KmsError::Request {
+        // A ClientKey never signs V3 (configuration refuses it; this keeps it so).
+        let v3 = self.signature == GatewaySignature::Acs3HmacSha256
+            && !matches!(*credential, SigningKey::ClientKey(_));
+        let sign_error = |e: crate::identity::IdentityError| KmsError::Request {
             endpoint: self.endpoint_text.clone(),
             detail: e.to_string(),
-        })?;
+        };
         tracing::debug!(
             endpoint = %self.endpoint_text,
             secret_name = %request.secret_name,
             access_key_id = credential.access_key_id(),
+            signature = if v3 { acs3::algorithm(&credential) } else { credential.signature_method() },
             attempt,
             nonce = %nonce,
-            "GetSecretValue via shared gateway"
+            "GetSecretValue via {}", self.what
         );
         let mut url = self.url.clone();
-        url.set_query(Some(&signed.query));
-        let http_request = self
-            .client
-            .post(url)
-            .header("x-acs-action", "GetSecretValue")
-            .header("x-acs-version", KMS_API_VERSION)
-            .header("accept", "application/json")
-            .header("content-length", "0");
+        let (http_request, string_to_sign) = if v3 {
+            let query: Vec<(String, String)> = get_secret_value_params(request)
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            let signed = acs3::sign(
+                &Acs3Request {
+                    method: "POST",
+                    host: &self.host_header,
+                    action: "GetSecretValue",
+                    version: KMS_API_VERSION,
+                    date: &timestamp,
+                    nonce: &nonce,
+                    user_agent: USER_AGENT,
+                    credentials_provider: None,
+                    query: &query,
+                    body: b"",
+                },
+                &credential,
+            )
+            .map_err(sign_error)?;
+            url.set_query(Some(&signed.query));
+            let mut http_request = self.client.post(url);
+            for (name, value) in &signed.headers {
+                let mut value =
+                    reqwest::header::HeaderValue::from_str(value).map_err(|_| KmsError::Request {
+                        endpoint: self.endpoint_text.clone(),
+                        detail: format!(
+                            "the {name} header has characters HTTP does not allow (check the configured credentials)"
+                        ),
+                    })?;
+                // Kept out of reqwest's `Debug` output.
+                value.set_sensitive(matches!(*name, "authorization" | "x-acs-security-token"));
+                http_request = http_request.header(*name, value);
+            }
+            (
+                http_request.header("content-length", "0"),
+                signed.string_to_sign,
+            )
+        } else {
+            let call = RpcCall {
+                action: "GetSecretValue",
+                version: KMS_API_VERSION,
+                region_id: &self.region_id,
+                timestamp: &timestamp,
+                nonce: &nonce,
+            };
+            let params = rpc_params(&call, &get_secret_value_params(request), &credential);
+            let signed = sign_params(&params, &credential).map_err(sign_error)?;
+            url.set_query(Some(&signed.query));
+            let http_request = self
+                .client
+                .post(url)
+                .header("x-acs-action", "GetSecretValue")
+                .header("x-acs-version", KMS_API_VERSION)
+                .header("accept", "application/json")
+                .header("content-length", "0");
+            (http_request, signed.string_to_sign)
+        };
         let answer = connection::send(
             http_request,
             &self.endpoint_text,
-            "KMS shared gateway",
-            "the gateway is verified against public roots; behind a TLS-intercepting proxy set caFilePath to its CA in cache_client_region_id",
+            self.what,
+            &self.tls_hint,
             self.max_response_bytes,
         )
         .await?;
@@ -171,7 +267,7 @@ impl GatewayClient {
         // A refused temporary session (revoked, expired early) is dropped now, so the next
         // attempt fetches a new one instead of failing until its planned refresh.
         self.credentials.invalidate_if_rejected(&credential, &error);
-        Err(explain_signature_mismatch(error, &signed.string_to_sign))
+        Err(explain_signature_mismatch(error, &string_to_sign))
     }
 }
 
@@ -215,7 +311,8 @@ fn validate_region(config: &GatewayEndpointConfig) -> Result<(), KmsError> {
     })
 }
 
-fn roots(config: &GatewayEndpointConfig) -> Result<Arc<RootCertStore>, KmsError> {
+/// Public roots plus the entry's `caFilePath` (shared gateway, and STS).
+fn shared_roots(config: &GatewayEndpointConfig) -> Result<Arc<RootCertStore>, KmsError> {
     connection::trust_roots(
         config.ca_file.as_deref(),
         &format!("region {}", config.region_id),
@@ -299,6 +396,7 @@ mod tests {
             vpc: false,
             ca_file: None,
             connect_to: None,
+            signature: None,
         };
         assert!(validate_region(&config)
             .unwrap_err()

@@ -83,6 +83,17 @@ pub(crate) fn build_client(
     .map_err(|e| format!("TLS setup failed: {e}"))?
     .with_root_certificates(roots.clone())
     .with_no_client_auth();
+    build_client_with_tls(tls, http, resolve, use_proxy)
+}
+
+/// [`build_client`] with a prepared rustls configuration (the instance gateway's, which trusts
+/// exactly the instance CA bundle).
+pub(crate) fn build_client_with_tls(
+    tls: rustls::ClientConfig,
+    http: &HttpConfig,
+    resolve: Option<(&str, SocketAddr)>,
+    use_proxy: bool,
+) -> Result<reqwest::Client, String> {
     let mut builder = reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .connect_timeout(http.connect_timeout)

@@ -12,6 +12,6 @@ pub(crate) mod response;
 pub(crate) mod signing;
 #[cfg(test)]
 mod tests;
-mod tls;
+pub(crate) mod tls;
 
 pub(crate) use client::InstanceClient;
