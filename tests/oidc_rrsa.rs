@@ -35,6 +35,12 @@ async fn oidc_caller_from_a_properties_file() {
     assert!(gateway
         .iter()
         .all(|r| Some(&r.key_id) == sts[0].issued_access_key_id.as_ref()));
+    // Like the v2 clients, an OIDC caller signs V3 (ACS3-HMAC-SHA256) by default.
+    assert!(
+        gateway.iter().all(|r| r.protocol == "gateway-v3"),
+        "{:?}",
+        gateway.iter().map(|r| &r.protocol).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]
