@@ -80,6 +80,7 @@ mod kms;
 pub mod manual;
 mod provider;
 mod secret;
+mod secret_files;
 // Owner-only atomic file writes (LocalKms secrets; the binary includes it with #[path]).
 #[cfg(feature = "test-util")]
 mod private_file;

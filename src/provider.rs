@@ -314,11 +314,15 @@ impl ProviderBuilder {
             return Err(ProviderError::NoEndpoints.into());
         }
         let Config {
-            refresh,
+            mut refresh,
             secret_names,
             version_stage,
+            secret_files_poll_interval,
             ..
         } = config;
+        if built.secret_files.is_some() {
+            refresh = crate::secret_files::polling_refresh(refresh, secret_files_poll_interval);
+        }
         let fail_fast = refresh.prefetch_fail_fast;
         let cache = Cache::start(CacheParts {
             endpoints: Endpoints::new(clients, refresh.hedge_delay),
@@ -328,6 +332,7 @@ impl ProviderBuilder {
                 .clock
                 .unwrap_or_else(|| Arc::new(WallClock) as Arc<dyn Clock>),
             certificates: built.certificates,
+            secret_files: built.secret_files,
         });
         let provider = ManagedCredentialsProvider { cache };
         if !secret_names.is_empty() {
@@ -348,16 +353,26 @@ impl ProviderBuilder {
 pub(crate) struct BuiltClients {
     pub clients: Vec<Arc<dyn KmsClient>>,
     pub certificates: Vec<CertificateExpiry>,
+    /// The file source (`secret_files_dir`), also in `clients`.
+    pub secret_files: Option<Arc<crate::secret_files::SecretFiles>>,
 }
 
-/// Builds one client per configured endpoint: KMS instances first (the recommended path), then
-/// shared-gateway endpoints, each list in configuration order. Each instance client loads its
-/// ClientKey and CA, whose expiry is reported in [`Health`].
+/// Builds one client per configured endpoint: the secret files source if configured (it
+/// excludes KMS endpoints), KMS instances (the recommended path), then shared-gateway
+/// endpoints, each list in configuration order. Each instance client loads its ClientKey and
+/// CA, whose expiry is reported in [`Health`].
 pub(crate) fn clients_from_config(config: &Config) -> Result<BuiltClients> {
     use crate::kms::instance::InstanceClient;
 
     let mut clients: Vec<Arc<dyn KmsClient>> = Vec::new();
     let mut certificates = Vec::new();
+    let secret_files = config
+        .secret_files_dir
+        .as_ref()
+        .map(|dir| Arc::new(crate::secret_files::SecretFiles::new(dir.clone())));
+    if let Some(files) = &secret_files {
+        clients.push(Arc::clone(files) as Arc<dyn KmsClient>);
+    }
     for instance in &config.instances {
         let client = InstanceClient::new(instance, &config.http)?;
         certificates.extend_from_slice(client.certificate_expiries());
@@ -367,6 +382,7 @@ pub(crate) fn clients_from_config(config: &Config) -> Result<BuiltClients> {
     Ok(BuiltClients {
         clients,
         certificates,
+        secret_files,
     })
 }
 

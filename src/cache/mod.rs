@@ -51,6 +51,7 @@ impl FetchError {
             Self::Kms(KmsError::Transport { .. }) => "Transport",
             Self::Kms(KmsError::InvalidResponse { .. }) => "InvalidResponse",
             Self::Kms(KmsError::Request { .. }) => "Request",
+            Self::Kms(KmsError::SecretFile { .. }) => "SecretFile",
             Self::Secret(_) => "SecretData",
             Self::Closed => "Closed",
         }
@@ -145,6 +146,8 @@ pub(crate) struct CacheParts {
     pub version_stage: Option<String>,
     pub clock: Arc<dyn Clock>,
     pub certificates: Vec<CertificateExpiry>,
+    /// The file source, when secrets are read from files (for the health view's file age).
+    pub secret_files: Option<Arc<crate::secret_files::SecretFiles>>,
 }
 
 /// The engine behind `ManagedCredentialsProvider`.
@@ -166,6 +169,7 @@ pub(crate) struct Cache {
     scheduler: Mutex<Option<tokio::task::JoinHandle<()>>>,
     pub(crate) counters: Counters,
     certificates: Vec<CertificateExpiry>,
+    secret_files: Option<Arc<crate::secret_files::SecretFiles>>,
 }
 
 impl std::fmt::Debug for Cache {
@@ -204,6 +208,7 @@ impl Cache {
             scheduler: Mutex::new(None),
             counters: Counters::default(),
             certificates: parts.certificates,
+            secret_files: parts.secret_files,
         });
         let handle = runtime.spawn(run_scheduler(
             Arc::downgrade(&cache),
@@ -701,6 +706,11 @@ impl Cache {
                     expired: current.as_ref().is_some_and(|c| !c.is_usable()),
                     consecutive_failures: failures,
                     last_error,
+                    file_age: self
+                        .secret_files
+                        .as_ref()
+                        .and_then(|files| files.modified(&slot.name))
+                        .map(|modified| now.duration_since(modified).unwrap_or_default()),
                 }
             })
             .collect();

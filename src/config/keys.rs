@@ -119,6 +119,10 @@ config_keys! {
     PrefetchFailFast => PREFETCH_FAIL_FAST = "prefetch_fail_fast",
     /// Our `hedge_delay_ms`.
     HedgeDelayMs => HEDGE_DELAY_MS = "hedge_delay_ms",
+    /// Our `secret_files_dir`: read secrets from files a cluster operator syncs, not from KMS.
+    SecretFilesDir => SECRET_FILES_DIR = "secret_files_dir",
+    /// Our `secret_files_poll_interval_ms`.
+    SecretFilesPollIntervalMs => SECRET_FILES_POLL_INTERVAL_MS = "secret_files_poll_interval_ms",
 }
 
 /// The environment variable read last for any ClientKey password.

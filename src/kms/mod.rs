@@ -124,6 +124,15 @@ pub enum KmsError {
         /// What was wrong and how to fix it.
         detail: String,
     },
+    /// A secret file (`secret_files_dir`) could not be read or is not laid out as expected.
+    /// Retryable: the operator that syncs the file may write it again.
+    #[error("cannot read secret file {path}: {problem}")]
+    SecretFile {
+        /// The file or directory concerned (or `secret_files_dir`).
+        path: String,
+        /// What is wrong and how to fix it (never file content).
+        problem: String,
+    },
 }
 
 /// Kinds of transport failure, all retryable.
@@ -166,13 +175,14 @@ impl KmsError {
         }
     }
 
-    /// The endpoint this error is about.
+    /// The endpoint this error is about (for a secret file: its path).
     pub fn endpoint(&self) -> &str {
         match self {
             Self::Service { endpoint, .. }
             | Self::Transport { endpoint, .. }
             | Self::InvalidResponse { endpoint, .. }
             | Self::Request { endpoint, .. } => endpoint,
+            Self::SecretFile { path, .. } => path,
         }
     }
 
@@ -184,6 +194,7 @@ impl KmsError {
             Self::Transport { .. } => true,
             Self::InvalidResponse { http_status, .. } => *http_status >= 500,
             Self::Request { .. } => false,
+            Self::SecretFile { .. } => true,
         }
     }
 }
