@@ -40,7 +40,7 @@ use zeroize::Zeroizing;
 use crate::config::{Endpoint, RefreshConfig, SecretString};
 use crate::kms::{BoxFuture, GetSecretValueRequest, KmsClient, KmsError, SecretValue};
 
-#[cfg(test)]
+#[cfg(all(test, feature = "test-util"))]
 mod tests;
 
 /// The symlink the kubelet's `AtomicWriter` points at the current timestamped directory.
@@ -57,9 +57,13 @@ const FIELD_FILES: &[(&str, bool)] = &[
     ("ExpireTimestamp", false),
 ];
 
-/// How often a read is retried when the `..data` target changed under it, or (plain files)
-/// until two consecutive reads agree.
-const MAX_ATTEMPTS: usize = 5;
+/// How often a read is retried when the `..data` target changed under it. Each retry means
+/// the writer published yet another version during one read of a few small files; the kubelet
+/// does that at most once per sync period, a test writer in a tight loop far more often.
+const MAX_ATOMIC_ATTEMPTS: usize = 1000;
+
+/// Plain files (no `..data`): how many reads may disagree before giving up.
+const MAX_PLAIN_ATTEMPTS: usize = 5;
 
 /// The longest a failed read waits before the next try, whatever `refresh_retry_max_ms` says
 /// (unless the poll interval is longer): a fixed file is picked up soon.
@@ -233,7 +237,7 @@ fn read_atomic(root: &Path, path: &Path) -> Result<FileRead, String> {
     let rest = path.strip_prefix(root).unwrap_or(Path::new(""));
     let link = root.join(DATA_DIR);
     let mut last_error = String::new();
-    for _ in 0..MAX_ATTEMPTS {
+    for _ in 0..MAX_ATOMIC_ATTEMPTS {
         let target = std::fs::read_link(&link)
             .map_err(|e| format!("cannot resolve {}: {e}", link.display()))?;
         let data_dir = root.join(&target);
@@ -267,7 +271,7 @@ fn read_atomic(root: &Path, path: &Path) -> Result<FileRead, String> {
 /// Reads files written in place (no `..data`): until two consecutive reads agree.
 fn read_plain(path: &Path) -> Result<FileRead, String> {
     let (mut data, mut modified) = read_layout(path)?;
-    for _ in 0..MAX_ATTEMPTS {
+    for _ in 0..MAX_PLAIN_ATTEMPTS {
         let (again, again_modified) = read_layout(path)?;
         if again == data && again_modified == modified {
             let since_epoch = modified
