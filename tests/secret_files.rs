@@ -179,3 +179,60 @@ fn configuration_keys_and_errors() {
         "{e}"
     );
 }
+
+/// The properties file embedded in a ConfigMap of `examples/kubernetes/` (the block scalar under
+/// `managed_credentials_providers.properties: |`, indentation removed).
+fn example_properties(relative: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/kubernetes")
+        .join(relative);
+    let yaml = std::fs::read_to_string(&path).unwrap();
+    let mut lines = yaml
+        .lines()
+        .skip_while(|l| {
+            !l.trim_start()
+                .starts_with("managed_credentials_providers.properties: |")
+        })
+        .skip(1)
+        .take_while(|l| l.starts_with("    ") || l.trim().is_empty());
+    let mut text = String::new();
+    for line in &mut lines {
+        text.push_str(line.strip_prefix("    ").unwrap_or(line));
+        text.push('\n');
+    }
+    assert!(
+        !text.trim().is_empty(),
+        "no properties in {}",
+        path.display()
+    );
+    text
+}
+
+#[test]
+fn the_kubernetes_examples_load() {
+    let files = Config::from_properties_str(
+        &example_properties("file-source/configmap.yaml"),
+        "/etc/app",
+        "file-source/configmap.yaml",
+    )
+    .unwrap();
+    assert_eq!(
+        files.secret_files_dir.as_deref(),
+        Some(std::path::Path::new("/var/run/secrets/aliyun"))
+    );
+    assert_eq!(files.secret_files_poll_interval, Duration::from_secs(2));
+    assert_eq!(files.secret_names, [NAME]);
+
+    let kms = Config::from_properties_str(
+        &example_properties("kms-instance/configmap.yaml"),
+        "/etc/app",
+        "kms-instance/configmap.yaml",
+    )
+    .unwrap();
+    assert_eq!(kms.instances.len(), 1);
+    assert_eq!(
+        kms.instances[0].ca_file.as_deref(),
+        Some(std::path::Path::new("/etc/aliyun-kms/PrivateKmsCA.pem"))
+    );
+    assert!(kms.secret_files_dir.is_none());
+}
