@@ -236,3 +236,54 @@ fn the_kubernetes_examples_load() {
     );
     assert!(kms.secret_files_dir.is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_during_a_stream_of_swaps_never_fail_or_tear() {
+    let (_dir, properties, writer) = pod(5);
+    write(&writer, 0);
+    let provider = ManagedCredentialsProvider::from_properties_file(&properties)
+        .await
+        .unwrap();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for i in 0..8 {
+        let (provider, done) = (provider.clone(), done.clone());
+        readers.push(tokio::spawn(async move {
+            let mut reads = 0u32;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) || reads == 0 {
+                // Half the readers also force a read of the file itself.
+                if i % 2 == 0 {
+                    provider
+                        .refresh_now(NAME)
+                        .await
+                        .expect("forced read failed");
+                }
+                let key = provider.get_access_key(NAME).await.expect("read failed");
+                let n = key.access_key_id().trim_start_matches("LTAIsynced");
+                assert_eq!(key.access_key_secret(), format!("synced-secret-{n}"));
+                reads += 1;
+                tokio::task::yield_now().await;
+            }
+            reads
+        }));
+    }
+    let swaps = tokio::task::spawn_blocking(move || {
+        for n in 1..=60 {
+            write(&writer, n);
+        }
+        writer
+    });
+    let writer = swaps.await.unwrap();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    for reader in readers {
+        assert!(reader.await.expect("reader panicked") > 0);
+    }
+    // The last version is served once a poll has read it.
+    let mut rx = provider.subscribe(NAME).await.unwrap();
+    while rx.borrow_and_update().access_key_id() != "LTAIsynced60" {
+        rx.changed().await.unwrap();
+    }
+    drop(writer);
+    assert_eq!(provider.health().secrets[0].consecutive_failures, 0);
+    provider.close().await;
+}

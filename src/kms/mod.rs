@@ -73,7 +73,8 @@ pub struct SecretValue {
     pub rotation_interval: String,
 }
 
-/// What went wrong talking to KMS. Never carries secret material. `Clone` so every waiter of a
+/// What went wrong talking to KMS (or reading a synced secret file, [`KmsError::SecretFile`]).
+/// Never carries secret material. `Clone` so every waiter of a
 /// shared (single-flight) fetch gets the same error.
 #[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -110,6 +110,12 @@ struct FileRead {
 
 impl SecretFiles {
     pub(crate) fn new(dir: PathBuf) -> Self {
+        if !dir.is_dir() {
+            tracing::warn!(
+                secret_files_dir = %dir.display(),
+                "secret_files_dir is not a directory (yet); reads fail until the volume is mounted there"
+            );
+        }
         Self {
             endpoint: Endpoint {
                 host: format!("file:{}", dir.display()),
