@@ -1763,6 +1763,11 @@
 //! # identity: ClientKey profiles, passwords, CA files, golden signatures (66 tests, ~4.3 s debug)
 //! cargo test --all-features --lib identity
 //!
+//! # secrets synced by the cluster: against the kubelet's AtomicWriter, step for step
+//! # (11 unit tests, ~2 s debug; 5 public-API tests, < 1 s)
+//! cargo test --all-features --lib secret_files
+//! cargo test --all-features --test secret_files
+//!
 //! # KMS instance API: golden vectors, unit tests, real TLS against LocalKms, keep-alive and size cap
 //! cargo test --all-features --lib kms::instance
 //!
