@@ -308,3 +308,76 @@ fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
 fn set_mode(_path: &Path, _mode: u32) -> io::Result<()> {
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The on-disk shape the kubelet leaves: `..data -> ..<UTC>.<digits>`, top-level
+    /// `name -> ..data/name`, nested paths as real directories inside the timestamped one, the
+    /// old directory and dropped names gone, unchanged content not rewritten.
+    #[test]
+    fn leaves_the_kubelet_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = KubeletAtomicWriter::new(dir.path()).unwrap();
+        assert!(writer
+            .write(&[("a", b"1".as_slice()), ("x/y/z", b"2".as_slice())])
+            .unwrap());
+        let first = std::fs::read_link(dir.path().join("..data")).unwrap();
+        let first_name = first.to_string_lossy().into_owned();
+        let (stamp, random) = first_name.trim_start_matches("..").split_once('.').unwrap();
+        assert_eq!(stamp.len(), "2026_11_29_15_00_00".len(), "{first_name}");
+        assert!(stamp
+            .split('_')
+            .all(|p| p.chars().all(|c| c.is_ascii_digit())));
+        assert!(!random.is_empty() && random.chars().all(|c| c.is_ascii_digit()));
+        assert_eq!(
+            std::fs::read_link(dir.path().join("a")).unwrap(),
+            Path::new("..data/a")
+        );
+        assert_eq!(
+            std::fs::read_link(dir.path().join("x")).unwrap(),
+            Path::new("..data/x")
+        );
+        assert!(dir.path().join(&first).join("x/y").is_dir());
+        assert_eq!(std::fs::read(dir.path().join("x/y/z")).unwrap(), b"2");
+        assert_eq!(
+            entries(dir.path()),
+            [first_name.as_str(), "..data", "a", "x"]
+        );
+
+        // Unchanged: nothing written.
+        assert!(!writer
+            .write(&[("a", b"1".as_slice()), ("x/y/z", b"2".as_slice())])
+            .unwrap());
+        assert_eq!(
+            std::fs::read_link(dir.path().join("..data")).unwrap(),
+            first
+        );
+
+        // `a` changes, `x/y/z` is dropped, `b` is new.
+        assert!(writer
+            .write(&[("a", b"3".as_slice()), ("b", b"4".as_slice())])
+            .unwrap());
+        let second = std::fs::read_link(dir.path().join("..data")).unwrap();
+        assert_ne!(second, first);
+        let second_name = second.to_string_lossy().into_owned();
+        assert_eq!(
+            entries(dir.path()),
+            [second_name.as_str(), "..data", "a", "b"]
+        );
+        assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"3");
+
+        assert!(writer.write(&[("../escape", b"".as_slice())]).is_err());
+        assert!(writer.write(&[("..data", b"".as_slice())]).is_err());
+    }
+}
