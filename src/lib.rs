@@ -80,6 +80,7 @@ mod kms;
 pub mod manual;
 mod provider;
 mod secret;
+mod secret_files;
 // Owner-only atomic file writes (restart cache, LocalKms secrets; the binary includes it with
 // #[path]).
 mod private_file;

@@ -12,6 +12,9 @@
 //!   RPC signing, adapters per cargo feature, the local credentials endpoint and
 //!   `credential-process` (CLI profile `External`) for other languages, and
 //!   [which official client works with which](#which-official-client-works-with-which-output).
+//! * [Secrets synced by the cluster](#secrets-synced-by-the-cluster-kubernetes): read the key from
+//!   files that ack-secret-manager, the External Secrets Operator or the Secrets Store CSI driver
+//!   keep in sync with KMS (`secret_files_dir`), so pods put no load on KMS.
 //! * [How the provider works](#how-the-provider-works): cache, refresh schedule, stale-if-error,
 //!   forced refresh, failover and hedging, observability.
 //! * [Talking to KMS](#talking-to-kms): the KMS instance API and the shared gateway on the wire,
@@ -356,6 +359,8 @@
 //! | `prefetch_fail_fast` | fail start-up when a `secret_names` prefetch fails | `true`/`false` | `false` |
 //! | `hedge_delay_ms` | delay before a hedged request goes to the next endpoint | ms | 2000 |
 //! | `restart_cache_dir` | directory of the opt-in encrypted restart cache (see [Restart cache](#restart-cache-opt-in)); relative to the file's directory | path | absent: off |
+//! | `secret_files_dir` | read secrets from files below this directory instead of KMS ([Secrets synced by the cluster](#secrets-synced-by-the-cluster-kubernetes)); relative to the properties file's directory; excludes `cache_client_dkms_config_info` and `cache_client_region_id` | path | none |
+//! | `secret_files_poll_interval_ms` | how often those files are read again (replaces `refresh_max_interval_ms` and the jitter for them) | ms, > 0 | 2000 |
 //!
 //! Booleans are `true`/`false` in any case; numbers are plain decimal integers.
 //!
@@ -1091,6 +1096,119 @@
 //! | Go `credentials-go` | not run | not run (supported by its source; v1.4.12: no spaces or quotes in `process_command` paths) |
 //! | `aliyun` CLI | not run | not run (supported by its source) |
 //! | Java `credentials-java` | not run | not checked |
+//!
+//! # Secrets synced by the cluster (Kubernetes)
+//!
+//! In a cluster, an operator can fetch the secret from KMS once and hand it to every pod as a
+//! file: then no pod needs a ClientKey or KMS access, and a thousand replicas cost KMS one
+//! request per sync instead of a thousand. `secret_files_dir` makes the provider read those files
+//! instead of KMS; everything else stays the same: `get_access_key(name)`, the per-secret
+//! [`AccessKeyProvider`](crate::AccessKeyProvider), `subscribe`, `report_rejected`, health.
+//!
+//! ```properties
+//! secret_files_dir=/var/run/secrets/aliyun
+//! secret_files_poll_interval_ms=2000
+//! secret_names=acs/ram/user/app
+//! ```
+//!
+//! ```
+//! use std::time::Duration;
+//! use aliyun_managed_credentials::ConfigBuilder;
+//!
+//! let config = ConfigBuilder::new()
+//!     .with_secret_files("/var/run/secrets/aliyun", Duration::from_secs(2))
+//!     .with_secret_names(["acs/ram/user/app"])
+//!     .build()?;
+//! assert!(config.instances.is_empty() && config.gateways.is_empty());
+//! // ManagedCredentialsProvider::from_config(config).await?.get_access_key("acs/ram/user/app")
+//! # Ok::<(), aliyun_managed_credentials::ConfigError>(())
+//! ```
+//!
+//! ## Which file a secret name maps to
+//!
+//! The secret `acs/ram/user/app` is `<secret_files_dir>/acs/ram/user/app`: each `/`-separated part
+//! of the name is one path component. Names with an empty part, `.`, or a part starting with `..`
+//! (the kubelet's reserved names) are refused with an error naming the directory. That path is
+//! either
+//!
+//! * **a file holding the `SecretData` JSON** of the RAM credential, exactly what KMS returns
+//!   (`{"AccessKeyId":…,"AccessKeySecret":…,"GenerateTimestamp":…,"ExpireTimestamp":…}`), parsed
+//!   by the same code as a KMS answer; or
+//! * **a directory with one file per field**: `AccessKeyId` and `AccessKeySecret` (required),
+//!   `GenerateTimestamp` and `ExpireTimestamp` (optional). Trailing whitespace is trimmed and a
+//!   JSON string literal (`"LTAI…"`) is decoded.
+//!
+//! What each operator writes, as read in its source or documentation (none of them was run
+//! here):
+//!
+//! | operator | what it writes | how to lay it out for `secret_files_dir` |
+//! | --- | --- | --- |
+//! | ack-secret-manager (`AliyunContainerService/ack-secret-manager`, README and `pkg/backend/provider/kms/kms_service.go` at `223ebff`) | a Kubernetes Secret. `data: [{key, name}]` puts the secret's text (our JSON) under key `name`; `jmesPath` writes one key per `objectAlias` (string values as is); `dataProcess.extract` one key per top-level JSON field (strings as is in the code; the README's example shows JSON-quoted values, which older versions wrote; both are accepted) | JSON in one key: mount the Secret with `items: [{key: <name>, path: acs/ram/user/app}]`. Fields (`objectAlias: AccessKeyId`, `AccessKeySecret`, or `extract`): mount the Secret at `<dir>/acs/ram/user/app` |
+//! | External Secrets Operator, Alibaba provider (`external-secrets/external-secrets`, `docs/provider/alibaba.md`; marked deprecated there) | a Kubernetes Secret; `data: [{secretKey, remoteRef: {key}}]` puts the secret's text under `secretKey`, `remoteRef.property` one JSON field, `dataFrom.extract` one key per field | as for ack-secret-manager |
+//! | Secrets Store CSI driver + Alibaba Cloud provider (`AliyunContainerService/secrets-store-csi-driver-provider-alibaba-cloud`, README and `provider/secret_object.go` at `da13cbe`) | files in the CSI volume, named `objectAlias`, else `objectName` with the leading `/` stripped and the other `/` kept as directories (unless `pathTranslation` is set); `jmesPath` writes one file per `objectAlias` | mount the volume at `secret_files_dir`: `objectName: acs/ram/user/app` is already the right file. Fields: `jmesPath` with `objectAlias: acs/ram/user/app/AccessKeyId` … is not checked here; prefer the whole JSON |
+//!
+//! Kubernetes Secret keys cannot contain `/`, so the mapping to the secret's name is done in the
+//! pod spec (`items[].path`, or the mount path), not in the key. Do not mount with `subPath`:
+//! subPath mounts never receive updates. Manifests for both the file mode and the KMS-instance
+//! mode (ClientKey, password and CA in a Secret) are in `examples/kubernetes/`, checked with a
+//! schema validator (`examples/kubernetes/validate.sh`, kubernetes-validate 1.37.0 in strict
+//! mode against the Kubernetes 1.33 schemas; run offline, all five core manifests pass; not part
+//! of CI).
+//!
+//! ## Updates, and why a pair is never torn
+//!
+//! The kubelet updates a Secret volume with its `AtomicWriter` (kubernetes
+//! `pkg/volume/util/atomic_writer.go`): it writes the new files into a fresh directory
+//! `..2026_11_29_15_00_00.123456789`, points a `..data_tmp` symlink at it, renames that over
+//! `..data` (the atomic switch), keeps the user-visible names as symlinks `name -> ..data/name`,
+//! and removes the old directory. The Secrets Store CSI driver writes with a copy of the same code.
+//! Reading `AccessKeyId` and then `AccessKeySecret` through the user-visible names can pair an
+//! old id with a new secret under a stream of swaps (a variant of our reader that did so failed
+//! the concurrent test below with torn pairs). The provider
+//! instead looks for `..data` from the secret's path up to `secret_files_dir`, resolves it once
+//! and reads every file of the secret below that one directory, which the writer never changes;
+//! if the directory is removed mid-read, it resolves `..data` again. Files without `..data`
+//! (written in place by something else) are read until two consecutive reads agree. The served
+//! version id is the timestamped directory's name (`2026_11_29_15_00_00.123456789`), or
+//! `mtime-<seconds>.<nanos>` of the newest file without `..data`.
+//!
+//! Polling: the files are read again every `secret_files_poll_interval_ms` (default 2 s, no
+//! jitter: a local read costs nothing shared), by the provider's one scheduler task, in the
+//! blocking thread pool. A change reaches the application within the kubelet's own delay (its
+//! sync period, about a minute by default, plus its cache) plus one poll. Every poll counts in
+//! `Stats::fetches`; a new version counts in `Stats::new_versions` and reaches `subscribe`rs.
+//! inotify was not used: the kubelet's rename of `..data` is visible to a watch on the directory,
+//! but a poll of a few small files is as cheap, works on every file system and cannot miss an
+//! event.
+//!
+//! ## Failures, rejected keys, health
+//!
+//! * A file that is missing, unreadable, larger than 64 KiB, not UTF-8 or not valid JSON is a
+//!   failed refresh: the last good key keeps being served (until `max_staleness_ms`, if set), the
+//!   error is in [`SecretHealth::last_error`](crate::SecretHealth::last_error) and `stale` is
+//!   true, and the read is retried with the usual backoff (`refresh_retry_base_ms`), capped at
+//!   30 s (or the poll interval if that is longer) so a fixed file is served soon. Errors name
+//!   the path and never the content ([`KmsError::SecretFile`](crate::KmsError::SecretFile),
+//!   retryable; its code in `Stats::failures_by_code` is `SecretFile`).
+//! * `report_rejected` with a rejected key reads the files again at once (one token of the
+//!   forced-refresh budget, as for KMS) and answers `NewKey` if the operator already synced a
+//!   different key.
+//! * [`SecretHealth::file_age`](crate::SecretHealth::file_age): time since the files last read
+//!   were modified, i.e. since the operator last synced a new version. Alert when it grows well
+//!   past the secret's rotation interval: the sync has stopped.
+//! * `secret_files_dir` cannot be combined with KMS endpoints in one configuration (an error
+//!   naming the key and line); custom [`KmsClient`](crate::KmsClient)s added in code come after
+//!   the files in the failover order.
+//! * Only RAM credentials are served from files (`get_secret` returns the same JSON text).
+//!   `version_stage` is not used: the file holds whatever stage the operator synced.
+//!
+//! Tests: `cargo test --features test-util --lib secret_files` runs the source against
+//! `testing::KubeletAtomicWriter` (feature `test-util`), a step-for-step copy of the
+//! kubelet's writer (both its current order and the pre-1.30 order the CSI driver's copy uses):
+//! a read between every two steps of a swap, four threads reading while 150 swaps run, a file
+//! that turns into invalid JSON and then disappears, a rejected key, the file age;
+//! `cargo test --features test-util --test secret_files` does the same through a properties file
+//! and the public API.
 //!
 //! # How the provider works
 //!
@@ -1946,6 +2064,11 @@
 //!
 //! # identity: ClientKey profiles, passwords, CA files, golden signatures (66 tests, ~4.3 s debug)
 //! cargo test --all-features --lib identity
+//!
+//! # secrets synced by the cluster: against the kubelet's AtomicWriter, step for step
+//! # (11 unit tests, ~2 s debug; 5 public-API tests, < 1 s)
+//! cargo test --all-features --lib secret_files
+//! cargo test --all-features --test secret_files
 //!
 //! # KMS instance API: golden vectors, unit tests, real TLS against LocalKms, keep-alive and size cap
 //! cargo test --all-features --lib kms::instance

@@ -316,11 +316,15 @@ impl ProviderBuilder {
             return Err(ProviderError::NoEndpoints.into());
         }
         let Config {
-            refresh,
+            mut refresh,
             secret_names,
             version_stage,
+            secret_files_poll_interval,
             ..
         } = config;
+        if built.secret_files.is_some() {
+            refresh = crate::secret_files::polling_refresh(refresh, secret_files_poll_interval);
+        }
         let fail_fast = refresh.prefetch_fail_fast;
         let cache = Cache::start(CacheParts {
             endpoints: Endpoints::new(clients, refresh.hedge_delay),
@@ -331,6 +335,7 @@ impl ProviderBuilder {
                 .unwrap_or_else(|| Arc::new(WallClock) as Arc<dyn Clock>),
             certificates: built.certificates,
             restart,
+            secret_files: built.secret_files,
         });
         let provider = ManagedCredentialsProvider { cache };
         if !secret_names.is_empty() {
@@ -353,17 +358,27 @@ pub(crate) struct BuiltClients {
     pub certificates: Vec<CertificateExpiry>,
     /// The ClientKey of the first KMS instance, if any (the restart cache's key source).
     pub first_client_key: Option<crate::identity::ClientKey>,
+    /// The file source (`secret_files_dir`), also in `clients`.
+    pub secret_files: Option<Arc<crate::secret_files::SecretFiles>>,
 }
 
-/// Builds one client per configured endpoint: KMS instances first (the recommended path), then
-/// shared-gateway endpoints, each list in configuration order. Each instance client loads its
-/// ClientKey and CA, whose expiry is reported in [`Health`].
+/// Builds one client per configured endpoint: the secret files source if configured (it
+/// excludes KMS endpoints), KMS instances (the recommended path), then shared-gateway
+/// endpoints, each list in configuration order. Each instance client loads its ClientKey and
+/// CA, whose expiry is reported in [`Health`].
 pub(crate) fn clients_from_config(config: &Config) -> Result<BuiltClients> {
     use crate::kms::instance::InstanceClient;
 
     let mut clients: Vec<Arc<dyn KmsClient>> = Vec::new();
     let mut certificates = Vec::new();
     let mut first_client_key = None;
+    let secret_files = config
+        .secret_files_dir
+        .as_ref()
+        .map(|dir| Arc::new(crate::secret_files::SecretFiles::new(dir.clone())));
+    if let Some(files) = &secret_files {
+        clients.push(Arc::clone(files) as Arc<dyn KmsClient>);
+    }
     for instance in &config.instances {
         let client = InstanceClient::new(instance, &config.http)?;
         certificates.extend_from_slice(client.certificate_expiries());
@@ -375,6 +390,7 @@ pub(crate) fn clients_from_config(config: &Config) -> Result<BuiltClients> {
         clients,
         certificates,
         first_client_key,
+        secret_files,
     })
 }
 

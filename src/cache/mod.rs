@@ -55,6 +55,7 @@ impl FetchError {
             Self::Kms(KmsError::Transport { .. }) => "Transport",
             Self::Kms(KmsError::InvalidResponse { .. }) => "InvalidResponse",
             Self::Kms(KmsError::Request { .. }) => "Request",
+            Self::Kms(KmsError::SecretFile { .. }) => "SecretFile",
             Self::Secret(_) => "SecretData",
             Self::Closed => "Closed",
         }
@@ -153,6 +154,8 @@ pub(crate) struct CacheParts {
     pub certificates: Vec<CertificateExpiry>,
     /// The opt-in encrypted restart cache (`restart_cache_dir`).
     pub restart: Option<Arc<RestartCache>>,
+    /// The file source, when secrets are read from files (for the health view's file age).
+    pub secret_files: Option<Arc<crate::secret_files::SecretFiles>>,
 }
 
 /// The engine behind `ManagedCredentialsProvider`.
@@ -175,6 +178,7 @@ pub(crate) struct Cache {
     pub(crate) counters: Counters,
     certificates: Vec<CertificateExpiry>,
     restart: Option<Arc<RestartCache>>,
+    secret_files: Option<Arc<crate::secret_files::SecretFiles>>,
 }
 
 impl std::fmt::Debug for Cache {
@@ -214,6 +218,7 @@ impl Cache {
             counters: Counters::default(),
             certificates: parts.certificates,
             restart: parts.restart,
+            secret_files: parts.secret_files,
         });
         let handle = runtime.spawn(run_scheduler(
             Arc::downgrade(&cache),
@@ -793,6 +798,11 @@ impl Cache {
                     expired: current.as_ref().is_some_and(|c| !c.is_usable()),
                     consecutive_failures: failures,
                     last_error,
+                    file_age: self
+                        .secret_files
+                        .as_ref()
+                        .and_then(|files| files.modified(&slot.name))
+                        .map(|modified| now.duration_since(modified).unwrap_or_default()),
                 }
             })
             .collect();

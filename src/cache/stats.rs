@@ -45,7 +45,7 @@ pub struct Stats {
     /// Fetches that failed.
     pub fetch_failures: u64,
     /// Failed fetches by KMS error code (`Transport`, `InvalidResponse`, `Request`,
-    /// `SecretData` for failures without a KMS code).
+    /// `SecretFile`, `SecretData` for failures without a KMS code).
     pub failures_by_code: BTreeMap<String, u64>,
     /// Forced refreshes started by `report_rejected` or `refresh_now`.
     pub forced_refreshes: u64,
@@ -79,8 +79,14 @@ pub struct SecretHealth {
     pub expired: bool,
     /// Failed fetches since the last success.
     pub consecutive_failures: u32,
-    /// The last failure (error text; never secret material).
+    /// The last failure (error text; never secret material). For a secret read from files
+    /// (`secret_files_dir`), the last read error.
     pub last_error: Option<String>,
+    /// For a secret read from files (`secret_files_dir`): time since the files last read were
+    /// modified, i.e. since the operator that syncs them last wrote a new version. A value
+    /// much older than the secret's rotation interval means the sync has stopped. `None` for
+    /// KMS endpoints and before the first successful read.
+    pub file_age: Option<Duration>,
 }
 
 /// Expiry of a certificate the provider depends on (ClientKey, instance CA).

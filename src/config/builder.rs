@@ -17,6 +17,10 @@ use super::types::{
     InstanceEndpointConfig, KmsIdentity, RefreshConfig, SecretString,
 };
 
+/// The default `secret_files_poll_interval_ms`: a change the kubelet publishes is served within
+/// about this long.
+pub(crate) const DEFAULT_SECRET_FILES_POLL_INTERVAL: Duration = Duration::from_secs(2);
+
 /// The default `version_stage`.
 pub(crate) const DEFAULT_VERSION_STAGE: &str = "ACSCurrent";
 
@@ -40,6 +44,8 @@ impl Config {
             http: HttpConfig::default(),
             refresh: RefreshConfig::default(),
             restart_cache_dir: None,
+            secret_files_dir: None,
+            secret_files_poll_interval: DEFAULT_SECRET_FILES_POLL_INTERVAL,
         }
     }
 
@@ -227,6 +233,21 @@ impl ConfigBuilder {
         self
     }
 
+    /// Reads secrets from files below `dir` instead of KMS (`secret_files_dir`), read again
+    /// every `poll_interval` (`secret_files_poll_interval_ms`): for pods where
+    /// ack-secret-manager, the External Secrets Operator or the Secrets Store CSI driver syncs
+    /// the secret into a mounted volume, so the pod puts no load on KMS. Exclusive with KMS
+    /// endpoints; see the manual's "Secrets synced by the cluster" for the file layout.
+    pub fn with_secret_files(
+        mut self,
+        dir: impl Into<std::path::PathBuf>,
+        poll_interval: Duration,
+    ) -> Self {
+        self.config.secret_files_dir = Some(dir.into());
+        self.config.secret_files_poll_interval = poll_interval;
+        self
+    }
+
     // ---- HTTP ----
 
     /// Replaces all HTTP settings.
@@ -398,6 +419,30 @@ pub(crate) fn validate(config: &Config, at: &Locate<'_>) -> Result<(), ConfigErr
         });
     }
     validate_restart_cache(config, at)?;
+    if let Some(dir) = &config.secret_files_dir {
+        if dir.as_os_str().is_empty() {
+            return Err(ConfigError::InvalidValue {
+                at: at(keys::SECRET_FILES_DIR, None, None),
+                problem: "the directory is empty; write the directory the synced secrets are mounted at, e.g. /var/run/secrets/aliyun".into(),
+            });
+        }
+        if !config.instances.is_empty() || !config.gateways.is_empty() {
+            return Err(ConfigError::InvalidValue {
+                at: at(keys::SECRET_FILES_DIR, None, None),
+                problem: format!(
+                    "{} reads secrets from files and cannot be combined with KMS endpoints ({} / {}); remove one or the other",
+                    keys::SECRET_FILES_DIR,
+                    keys::DKMS,
+                    keys::REGIONS
+                ),
+            });
+        }
+    }
+    positive(
+        config.secret_files_poll_interval,
+        keys::SECRET_FILES_POLL_INTERVAL_MS,
+        at,
+    )?;
     let http = &config.http;
     let refresh = &config.refresh;
     positive(http.connect_timeout, keys::CONNECT_TIMEOUT_MS, at)?;
@@ -449,6 +494,10 @@ pub(crate) fn validate(config: &Config, at: &Locate<'_>) -> Result<(), ConfigErr
             keys::FORCED_REFRESH_PERIOD_MS,
         ),
         (refresh.hedge_delay, keys::HEDGE_DELAY_MS),
+        (
+            config.secret_files_poll_interval,
+            keys::SECRET_FILES_POLL_INTERVAL_MS,
+        ),
     ] {
         if duration > MAX_DURATION {
             return Err(ConfigError::InvalidValue {

@@ -214,7 +214,7 @@ pub enum ConfigError {
     },
 
     /// Neither a KMS instance nor a shared-gateway endpoint is configured.
-    #[error("{origin}: no KMS endpoint configured; set cache_client_dkms_config_info (KMS instance endpoints, ClientKey auth) and/or cache_client_region_id (shared gateway regions, needs credentials_type)")]
+    #[error("{origin}: no KMS endpoint configured; set cache_client_dkms_config_info (KMS instance endpoints, ClientKey auth) and/or cache_client_region_id (shared gateway regions, needs credentials_type), or secret_files_dir (secrets synced into files by the cluster)")]
     NoEndpoint {
         /// The file path, label or `ConfigBuilder`.
         origin: String,

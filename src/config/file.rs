@@ -20,7 +20,9 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::builder::{normalize, validate, DEFAULT_VERSION_STAGE};
+use super::builder::{
+    normalize, validate, DEFAULT_SECRET_FILES_POLL_INTERVAL, DEFAULT_VERSION_STAGE,
+};
 use super::endpoint::{
     gateway_endpoint, parse_connect_to, parse_endpoint, valid_region_id, Scheme,
 };
@@ -202,6 +204,10 @@ pub(crate) fn from_properties_with_env(
     let http = loader.http()?;
     let refresh = loader.refresh()?;
     let restart_cache_dir = loader.path(keys::RESTART_CACHE_DIR);
+    let secret_files_dir = loader.path(keys::SECRET_FILES_DIR);
+    let secret_files_poll_interval = loader
+        .millis(keys::SECRET_FILES_POLL_INTERVAL_MS)?
+        .unwrap_or(DEFAULT_SECRET_FILES_POLL_INTERVAL);
     loader.report_keys(&referenced);
 
     let mut config = normalize(Config {
@@ -214,11 +220,16 @@ pub(crate) fn from_properties_with_env(
         http,
         refresh,
         restart_cache_dir,
+        secret_files_dir,
+        secret_files_poll_interval,
     });
     resolve_from_env(&mut config, env);
-    // A file must name an endpoint (custom clients exist only in code); a `ConfigBuilder` may
-    // leave them out and pass clients to the provider builder instead.
-    if config.instances.is_empty() && config.gateways.is_empty() {
+    // A file must name an endpoint (custom clients exist only in code) or a secret files
+    // directory; a `ConfigBuilder` may leave them out and pass clients to the provider builder.
+    if config.instances.is_empty()
+        && config.gateways.is_empty()
+        && config.secret_files_dir.is_none()
+    {
         return Err(ConfigError::NoEndpoint {
             origin: origin.to_owned(),
         });

@@ -131,6 +131,10 @@ config_keys! {
     /// Our `restart_cache_dir`: where the opt-in encrypted restart cache keeps the last good
     /// value of each secret (off when absent).
     RestartCacheDir => RESTART_CACHE_DIR = "restart_cache_dir",
+    /// Our `secret_files_dir`: read secrets from files a cluster operator syncs, not from KMS.
+    SecretFilesDir => SECRET_FILES_DIR = "secret_files_dir",
+    /// Our `secret_files_poll_interval_ms`.
+    SecretFilesPollIntervalMs => SECRET_FILES_POLL_INTERVAL_MS = "secret_files_poll_interval_ms",
 }
 
 /// The environment variable read last for any ClientKey password.

@@ -374,4 +374,12 @@ pub struct Config {
     /// in a file resolve against the file's directory). `None` (the default) keeps secrets in
     /// memory only. See the manual's "Restart cache" section for what it protects and what not.
     pub restart_cache_dir: Option<PathBuf>,
+    /// Read secrets from files below this directory instead of KMS (`secret_files_dir`):
+    /// files that ack-secret-manager, the External Secrets Operator or the Secrets Store CSI
+    /// driver keep in sync with KMS. Exclusive with KMS endpoints. See the manual's
+    /// "Secrets synced by the cluster" section for the layout.
+    pub secret_files_dir: Option<PathBuf>,
+    /// How often the files are read again (`secret_files_poll_interval_ms`, default 2 s).
+    /// Replaces `refresh_max_interval_ms` and the jitter for file sources.
+    pub secret_files_poll_interval: Duration,
 }

@@ -73,7 +73,8 @@ pub struct SecretValue {
     pub rotation_interval: String,
 }
 
-/// What went wrong talking to KMS. Never carries secret material. `Clone` so every waiter of a
+/// What went wrong talking to KMS (or reading a synced secret file, [`KmsError::SecretFile`]).
+/// Never carries secret material. `Clone` so every waiter of a
 /// shared (single-flight) fetch gets the same error.
 #[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -123,6 +124,15 @@ pub enum KmsError {
         endpoint: String,
         /// What was wrong and how to fix it.
         detail: String,
+    },
+    /// A secret file (`secret_files_dir`) could not be read or is not laid out as expected.
+    /// Retryable: the operator that syncs the file may write it again.
+    #[error("cannot read secret file {path}: {problem}")]
+    SecretFile {
+        /// The file or directory concerned (or `secret_files_dir`).
+        path: String,
+        /// What is wrong and how to fix it (never file content).
+        problem: String,
     },
 }
 
@@ -177,13 +187,14 @@ impl KmsError {
         }
     }
 
-    /// The endpoint this error is about.
+    /// The endpoint this error is about (for a secret file: its path).
     pub fn endpoint(&self) -> &str {
         match self {
             Self::Service { endpoint, .. }
             | Self::Transport { endpoint, .. }
             | Self::InvalidResponse { endpoint, .. }
             | Self::Request { endpoint, .. } => endpoint,
+            Self::SecretFile { path, .. } => path,
         }
     }
 
@@ -195,6 +206,7 @@ impl KmsError {
             Self::Transport { .. } => true,
             Self::InvalidResponse { http_status, .. } => *http_status >= 500,
             Self::Request { .. } => false,
+            Self::SecretFile { .. } => true,
         }
     }
 }

@@ -31,6 +31,7 @@ pub mod fuzzing;
 mod gateway_acs3;
 mod gateway_api;
 mod instance_api;
+mod kubelet;
 #[cfg(test)]
 mod localkms_tests;
 mod pki;
@@ -49,6 +50,7 @@ pub use access_point::AccessPoint;
 pub use faults::{Fault, RecordedRequest};
 pub use gateway_api::{MetadataRequest, StsCredentials, MAX_TIMESTAMP_SKEW};
 pub use instance_api::{string_to_sign, API_VERSION, CONTENT_TYPE, SIGNATURE_METHOD};
+pub use kubelet::{KubeletAtomicWriter, WriterStep};
 pub use pki::{ServerCertificate, WRONG_NAME_HOST};
 pub use store::{
     format_date, AccessKeyPair, LookupError, RamCredentialOptions, SecretValueView, ACS_CURRENT,
