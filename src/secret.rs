@@ -182,8 +182,8 @@ impl Secret {
     pub fn secret_sub_type(&self) -> Option<&str> {
         self.secret_sub_type.as_deref()
     }
-    /// `RequestId` of the answer this came from.
-    pub fn request_id(&self) -> &str {
+    /// `RequestId` of the answer this came from (logged with each new version, for support).
+    pub(crate) fn request_id(&self) -> &str {
         &self.request_id
     }
     /// When this version was fetched (provider clock).

@@ -646,6 +646,7 @@ impl Cache {
                 secret = %slot.name,
                 version_id = snapshot.secret.version_id(),
                 previous_version_id = previous.as_ref().map(|p| p.secret.version_id()),
+                request_id = snapshot.secret.request_id(),
                 "serving new secret version"
             );
         }
