@@ -1387,7 +1387,7 @@
 //! the identity (its kind and key id) and the format version are authenticated with the
 //! ciphertext, so a file copied from another secret or from another application does not open.
 //! File names are a hash of identity and secret name. Identities without a long-lived secret
-//! (`sts_token`, `ecs_ram_role`, and custom clients only) cannot derive a key that survives a
+//! (`sts_token`, `ecs_ram_role`, `oidc_role_arn`, and custom clients only) cannot derive a key that survives a
 //! restart: configuring `restart_cache_dir` with them is a [`ConfigError`](crate::ConfigError)
 //! naming the key. Changing the ClientKey (or the order of the instances) changes the key:
 //! old files are then ignored with a warning and replaced by the next successful fetch.
