@@ -1008,6 +1008,13 @@ fn restart_cache_dir_needs_an_identity_with_a_long_lived_secret() {
         msg.contains("cannot be used with credentials_type `ecs_ram_role`"),
         "{msg}"
     );
+    let (_, msg) = err(&format!(
+        "credentials_type=oidc_role_arn\ncredentials_role_arn=acs:ram::1:role/r\ncredentials_oidc_provider_arn=acs:ram::1:oidc-provider/p\ncredentials_oidc_token_file_path=/var/run/token\n{GW}restart_cache_dir=rc\n"
+    ));
+    assert!(
+        msg.contains("cannot be used with credentials_type `oidc_role_arn`"),
+        "{msg}"
+    );
 
     // The builder: same rule, named by the builder and the key.
     let e = ConfigBuilder::new()

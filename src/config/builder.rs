@@ -547,6 +547,7 @@ fn validate_restart_cache(config: &Config, at: &Locate<'_>) -> Result<(), Config
         Some(identity) if long_lived(identity) => return Ok(()),
         Some(KmsIdentity::StsToken { .. }) => "credentials_type `sts_token`",
         Some(KmsIdentity::EcsRamRole { .. }) => "credentials_type `ecs_ram_role`",
+        Some(KmsIdentity::OidcRoleArn { .. }) => "credentials_type `oidc_role_arn`",
         Some(_) => "this credentials_type",
         None => "no KMS identity (custom clients only)",
     };
