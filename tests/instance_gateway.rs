@@ -248,7 +248,10 @@ async fn official_python_v2_client_fetches_from_localkms() {
         .collect();
     default_chain.insert("ALIBABA_CLOUD_STS_REGION".into(), region.clone().into());
     default_chain.insert("ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED".into(), "true".into());
-    default_chain.insert("cache_client_region_id".into(), instance_entry.clone().into());
+    default_chain.insert(
+        "cache_client_region_id".into(),
+        instance_entry.clone().into(),
+    );
     let default_session = role
         .environment()
         .into_iter()
@@ -322,8 +325,8 @@ async fn official_python_v2_client_fetches_from_localkms() {
         }
         // The LocalKms root stands in for a public root where the client uses public roots
         // (shared gateway, STS); the AccessKey instance-gateway run trusts its caFilePath only.
-        let public_root = (scenario.protocol == "gateway-v3" || scenario.sts.is_some())
-            .then(|| kms.ca_file());
+        let public_root =
+            (scenario.protocol == "gateway-v3" || scenario.sts.is_some()).then(|| kms.ca_file());
         let info = serde_json::json!({
             "hosts": hosts,
             "env": scenario.env,
@@ -351,6 +354,11 @@ async fn official_python_v2_client_fetches_from_localkms() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{label}: {stderr}");
         assert!(!stderr.contains(caller.access_key_secret.as_str()));
+        let token = std::fs::read_to_string(&role.token_file).unwrap();
+        assert!(
+            !stderr.contains(token.trim()),
+            "{label}: the OIDC token was logged"
+        );
         let doc: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
         assert_eq!(
             doc[NAME]["AccessKeyId"],
@@ -377,6 +385,8 @@ async fn official_python_v2_client_fetches_from_localkms() {
                         .map(|(_, v)| v.as_str())
                 };
                 assert_eq!(call.http_status, 200, "{label}: {call:?}");
+                // Like the capture: everything in the query of an anonymous GET.
+                assert_eq!(call.method, "GET", "{label}");
                 // The token LocalKms wrote to the file (its first generation) was sent.
                 assert_eq!(call.token_generation, Some(1), "{label}: {call:?}");
                 assert_eq!(query("Action"), Some("AssumeRoleWithOIDC"), "{label}");
