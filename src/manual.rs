@@ -388,9 +388,18 @@
 //! quotes the server's string-to-sign, which can contain the security token.
 //!
 //! Checked against the real client, opt-in: the official Python v2 client
-//! (`alibabacloud-secretsmanager-client-v2` 2.0.0 from PyPI, with an AccessKey) fetches a secret
-//! from LocalKms through the instance gateway (its `caFilePath`) and through the shared gateway,
-//! and LocalKms verifies its V3 signatures
+//! (`alibabacloud-secretsmanager-client-v2` 2.0.0 from PyPI, with `alibabacloud-credentials`
+//! 1.0.12) fetches a secret from LocalKms through the instance gateway (its `caFilePath`) and
+//! through the shared gateway, and LocalKms verifies its V3 signatures, with three callers: an
+//! AccessKey (`credentials_type=ak`); RRSA / OIDC (`credentials_type=oidc_role_arn` with role
+//! ARN, OIDC provider ARN, token file and `credentials_sts_region_id`: one anonymous
+//! `AssumeRoleWithOIDC` to `sts.{region}.aliyuncs.com` with the token LocalKms issued, then V3
+//! requests signed with the issued STS session and its `x-acs-security-token`); and, on the
+//! instance gateway, its default chain (no `credentials_type`, the RRSA variables with
+//! `ALIBABA_CLOUD_STS_REGION` and `ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED=true`: the same OIDC call
+//! through `sts-vpc.{region}.aliyuncs.com`, which is also what this crate does with that
+//! configuration). Only name resolution and the trust store (LocalKms's root standing in for a
+//! public root for the shared gateway and STS) are changed in the client
 //! (`tests/instance_gateway.rs`, `tests/python/secretsmanager_v2_fetch.py`):
 //!
 //! ```text

@@ -192,9 +192,18 @@ fn a_client_key_is_refused_on_an_instance_gateway_entry_and_with_v3() {
 
 /// Opt-in: `ALIYUN_MC_TEST_PYTHON_V2=/path/to/python` with PyPI
 /// `alibabacloud-secretsmanager-client-v2` installed. The official v2 client, configured only
-/// through its documented variables (AccessKey, `cache_client_region_id` with the instance
-/// endpoint and `caFilePath`; the shared gateway with the LocalKms root added to its public
-/// roots), fetches a secret from LocalKms over real TLS with V3 signatures that LocalKms verifies.
+/// through its documented variables, fetches a secret from LocalKms over real TLS with V3
+/// signatures that LocalKms verifies, through the instance gateway (`cache_client_region_id`
+/// with the instance endpoint and `caFilePath`) and the shared gateway (the LocalKms root added
+/// to its public roots), as:
+/// * an AccessKey (`credentials_type=ak`);
+/// * RRSA / OIDC (`credentials_type=oidc_role_arn` with role ARN, OIDC provider ARN, token file,
+///   session name and `credentials_sts_region_id`): one anonymous `AssumeRoleWithOIDC` to
+///   `sts.{region}.aliyuncs.com` with the token LocalKms issued, then the KMS request signed
+///   with the issued STS session (`x-acs-security-token`);
+/// * the credentials library's default chain (no `credentials_type`, the RRSA variables with
+///   `ALIBABA_CLOUD_STS_REGION` and `ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED=true`), which takes the
+///   same OIDC path through `sts-vpc.{region}.aliyuncs.com`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_python_v2_client_fetches_from_localkms() {
     let Ok(python) = std::env::var("ALIYUN_MC_TEST_PYTHON_V2") else {
@@ -204,39 +213,132 @@ async fn official_python_v2_client_fetches_from_localkms() {
     let kms = LocalKms::start().await.unwrap();
     let pair = kms.put_ram_credential(NAME);
     let caller = kms.register_access_key(&["acs/ram/user/*"]);
+    let role = kms.register_oidc_role(&["acs/ram/user/*"]);
+    let region = kms.region_id().to_owned();
     let instance_host = format!("{}.cryptoservice.kms.aliyuncs.com", kms.instance_id());
     let shared_host = kms.gateway_endpoint().host;
+    let sts_host = format!("sts.{region}.aliyuncs.com");
+    let sts_vpc_host = format!("sts-vpc.{region}.aliyuncs.com");
+    let instance_entry = serde_json::json!([{"regionId": region, "endpoint": instance_host, "caFilePath": kms.ca_file()}]).to_string();
+    let shared_entry = serde_json::json!([{"regionId": region}]).to_string();
+    let ak = |regions: &str| {
+        serde_json::json!({
+            "credentials_type": "ak",
+            "credentials_access_key_id": caller.access_key_id,
+            "credentials_access_secret": caller.access_key_secret.as_str(),
+            "cache_client_region_id": regions,
+        })
+    };
+    const SESSION: &str = "python-v2-oidc";
+    let oidc = |regions: &str| {
+        serde_json::json!({
+            "credentials_type": "oidc_role_arn",
+            "credentials_role_arn": role.role_arn,
+            "credentials_oidc_provider_arn": role.oidc_provider_arn,
+            "credentials_oidc_token_file_path": role.token_file,
+            "credentials_role_session_name": SESSION,
+            "credentials_sts_region_id": region,
+            "cache_client_region_id": regions,
+        })
+    };
+    let mut default_chain: serde_json::Map<String, serde_json::Value> = role
+        .environment()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.into()))
+        .collect();
+    default_chain.insert("ALIBABA_CLOUD_STS_REGION".into(), region.clone().into());
+    default_chain.insert("ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED".into(), "true".into());
+    default_chain.insert(
+        "cache_client_region_id".into(),
+        instance_entry.clone().into(),
+    );
+    let default_session = role
+        .environment()
+        .into_iter()
+        .find(|(k, _)| *k == "ALIBABA_CLOUD_ROLE_SESSION_NAME")
+        .map(|(_, v)| v)
+        .unwrap();
+
+    struct Scenario {
+        label: &'static str,
+        env: serde_json::Value,
+        /// Where the KMS request goes (host, port) and the protocol LocalKms logs it as.
+        kms_host: String,
+        kms_port: u16,
+        protocol: &'static str,
+        /// The STS host the client must use and the session name it must send (OIDC only).
+        sts: Option<(String, String)>,
+    }
+    let scenarios = [
+        Scenario {
+            label: "AccessKey, instance gateway",
+            env: ak(&instance_entry),
+            kms_host: instance_host.clone(),
+            kms_port: kms.addr().port(),
+            protocol: "instance-gateway-v3",
+            sts: None,
+        },
+        Scenario {
+            label: "AccessKey, shared gateway",
+            env: ak(&shared_entry),
+            kms_host: shared_host.clone(),
+            kms_port: kms.gateway_addr().port(),
+            protocol: "gateway-v3",
+            sts: None,
+        },
+        Scenario {
+            label: "oidc_role_arn, shared gateway",
+            env: oidc(&shared_entry),
+            kms_host: shared_host.clone(),
+            kms_port: kms.gateway_addr().port(),
+            protocol: "gateway-v3",
+            sts: Some((sts_host.clone(), SESSION.to_owned())),
+        },
+        Scenario {
+            label: "oidc_role_arn, instance gateway",
+            env: oidc(&instance_entry),
+            kms_host: instance_host.clone(),
+            kms_port: kms.addr().port(),
+            protocol: "instance-gateway-v3",
+            sts: Some((sts_host.clone(), SESSION.to_owned())),
+        },
+        Scenario {
+            label: "default chain (RRSA variables), instance gateway",
+            env: serde_json::Value::Object(default_chain),
+            kms_host: instance_host.clone(),
+            kms_port: kms.addr().port(),
+            protocol: "instance-gateway-v3",
+            sts: Some((sts_vpc_host.clone(), default_session)),
+        },
+    ];
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/python/secretsmanager_v2_fetch.py");
-    for (label, region, protocol) in [
-        (
-            "instance gateway",
-            serde_json::json!({"regionId": kms.region_id(), "endpoint": instance_host, "caFilePath": kms.ca_file()}),
-            "instance-gateway-v3",
-        ),
-        (
-            "shared gateway",
-            serde_json::json!({"regionId": kms.region_id()}),
-            "gateway-v3",
-        ),
-    ] {
+    let sts_port = kms.sts_endpoint().port;
+    for scenario in scenarios {
+        let label = scenario.label;
+        // Only the names this scenario may use resolve (the script refuses any other), so the
+        // STS host the client derived is checked too.
+        let mut hosts = serde_json::Map::new();
+        hosts.insert(scenario.kms_host.clone(), scenario.kms_port.into());
+        if let Some((sts, _)) = &scenario.sts {
+            hosts.insert(sts.clone(), sts_port.into());
+        }
+        // The LocalKms root stands in for a public root where the client uses public roots
+        // (shared gateway, STS); the AccessKey instance-gateway run trusts its caFilePath only.
+        let public_root =
+            (scenario.protocol == "gateway-v3" || scenario.sts.is_some()).then(|| kms.ca_file());
         let info = serde_json::json!({
-            "hosts": {
-                instance_host.clone(): kms.addr().port(),
-                shared_host.clone(): kms.gateway_addr().port(),
-            },
-            "access_key_id": caller.access_key_id,
-            "access_key_secret": caller.access_key_secret,
-            "regions": [region],
+            "hosts": hosts,
+            "env": scenario.env,
             "secret_names": [NAME],
-            // Only for the shared gateway: stands in for a public root.
-            "public_root": (protocol == "gateway-v3").then(|| kms.ca_file()),
+            "public_root": public_root,
         });
         let info_file = kms.dir().join("python_v2_info.json");
         std::fs::write(&info_file, info.to_string()).unwrap();
         // An empty working directory: no secretsmanager.properties is picked up.
         let cwd = tempfile::tempdir().unwrap();
         kms.clear_requests();
+        let oidc_before = kms.oidc_sts_requests().len();
         let out = tokio::time::timeout(
             std::time::Duration::from_secs(120),
             tokio::process::Command::new(&python)
@@ -252,6 +354,11 @@ async fn official_python_v2_client_fetches_from_localkms() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{label}: {stderr}");
         assert!(!stderr.contains(caller.access_key_secret.as_str()));
+        let token = std::fs::read_to_string(&role.token_file).unwrap();
+        assert!(
+            !stderr.contains(token.trim()),
+            "{label}: the OIDC token was logged"
+        );
         let doc: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
         assert_eq!(
             doc[NAME]["AccessKeyId"],
@@ -260,8 +367,42 @@ async fn official_python_v2_client_fetches_from_localkms() {
         );
         let requests = kms.requests();
         assert_eq!(requests.len(), 1, "{label}: {requests:?}");
-        assert_eq!(requests[0].protocol, protocol, "{label}");
+        assert_eq!(requests[0].protocol, scenario.protocol, "{label}");
         assert_eq!(requests[0].outcome, "OK", "{label}");
-        assert_eq!(requests[0].key_id, caller.access_key_id, "{label}");
+        let sts_calls = kms.oidc_sts_requests().split_off(oidc_before);
+        match &scenario.sts {
+            None => {
+                assert_eq!(requests[0].key_id, caller.access_key_id, "{label}");
+                assert!(sts_calls.is_empty(), "{label}: {sts_calls:?}");
+            }
+            Some((_, session)) => {
+                assert_eq!(sts_calls.len(), 1, "{label}: {sts_calls:?}");
+                let call = &sts_calls[0];
+                let query = |name: &str| {
+                    call.query
+                        .iter()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v.as_str())
+                };
+                assert_eq!(call.http_status, 200, "{label}: {call:?}");
+                // Like the capture: everything in the query of an anonymous GET.
+                assert_eq!(call.method, "GET", "{label}");
+                // The token LocalKms wrote to the file (its first generation) was sent.
+                assert_eq!(call.token_generation, Some(1), "{label}: {call:?}");
+                assert_eq!(query("Action"), Some("AssumeRoleWithOIDC"), "{label}");
+                assert_eq!(query("RoleArn"), Some(role.role_arn.as_str()), "{label}");
+                assert_eq!(
+                    query("OIDCProviderArn"),
+                    Some(role.oidc_provider_arn.as_str()),
+                    "{label}"
+                );
+                assert_eq!(&call.role_session_name, session, "{label}");
+                // LocalKms accepted the KMS request as the issued STS session: its signature
+                // with the session's secret and its x-acs-security-token were checked.
+                let issued = call.issued_access_key_id.as_deref().unwrap();
+                assert!(issued.starts_with("STS."), "{label}: {issued}");
+                assert_eq!(requests[0].key_id, issued, "{label}");
+            }
+        }
     }
 }

@@ -235,6 +235,56 @@ mod tests {
         );
     }
 
+    /// Scenario `v2_default_chain_rrsa_instance_gateway_fixed` (shared/vectors/dedicated-gateway,
+    /// captured from the Python v2 client; the opt-in `official_python_v2_client_fetches_from_localkms`
+    /// runs it against LocalKms): no `credentials_type`, only an instance-gateway entry, the RRSA
+    /// variables with `ALIBABA_CLOUD_STS_REGION` and `ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED=true`.
+    /// The Python client's default chain takes OIDC through `sts-vpc.cn-hangzhou.aliyuncs.com`
+    /// with the session name from the environment; so do we.
+    #[test]
+    fn absent_type_with_rrsa_environment_and_an_instance_gateway_is_oidc_like_the_python_v2_client()
+    {
+        use crate::config::properties::Properties;
+        let text = "cache_client_region_id=[{\"regionId\": \"cn-hangzhou\", \"endpoint\": \"kst-hzz65f1b2c3d4e5f6g7h8.cryptoservice.kms.aliyuncs.com\", \"caFilePath\": \"kms_instance_ca.pem\"}]\n";
+        let props = Properties::parse(text, "app.properties").unwrap();
+        let mut env = RRSA.to_vec();
+        env.extend([
+            (ENV_ROLE_SESSION_NAME, "app-prod-rrsa"),
+            (ENV_STS_REGION, "cn-hangzhou"),
+            (ENV_VPC_ENDPOINT_ENABLED, "true"),
+        ]);
+        let config = crate::config::file::from_properties_with_env(
+            &props,
+            std::path::Path::new("/etc/app"),
+            "app.properties",
+            None,
+            &env_of(&env),
+        )
+        .unwrap();
+        assert_eq!(
+            config.gateways[0].endpoint.host,
+            "kst-hzz65f1b2c3d4e5f6g7h8.cryptoservice.kms.aliyuncs.com"
+        );
+        let Some(KmsIdentity::OidcRoleArn {
+            role_arn,
+            role_session_name,
+            sts_region_id,
+            sts_vpc,
+            sts_endpoint,
+            ..
+        }) = config.identity
+        else {
+            panic!("not OIDC: {:?}", config.identity)
+        };
+        assert_eq!(role_arn.as_deref(), Some(RRSA[0].1));
+        assert_eq!(role_session_name.as_deref(), Some("app-prod-rrsa"));
+        // Region + VPC, no explicit endpoint: sts-vpc.cn-hangzhou.aliyuncs.com (the host rule
+        // is checked against the captures in kms/gateway/tests/oidc_vectors.rs).
+        assert_eq!(sts_region_id.as_deref(), Some("cn-hangzhou"));
+        assert_eq!(sts_vpc, Some(true));
+        assert_eq!(sts_endpoint, None);
+    }
+
     #[test]
     fn absent_type_without_complete_rrsa_environment_stays_an_error() {
         // Two of three variables: not RRSA (the official chain needs all three).

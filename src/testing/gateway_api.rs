@@ -177,7 +177,8 @@ pub(crate) struct GatewayListeners {
 }
 
 impl LocalKms {
-    /// Starts the gateway (TLS for `kms.{region}.aliyuncs.com`), STS (TLS for `127.0.0.1`) and
+    /// Starts the gateway (TLS for `kms.{region}.aliyuncs.com`), STS (TLS for `127.0.0.1` and the
+    /// STS host names) and
     /// ECS metadata (plain HTTP) listeners on ephemeral loopback ports.
     pub(crate) async fn start_gateway(&self) -> Result<(), LocalKmsError> {
         let host = format!("kms.{}.aliyuncs.com", self.region_id);
@@ -187,8 +188,22 @@ impl LocalKms {
                 handler(shared, host_id)
             })
             .await?;
+        // The STS leaf names 127.0.0.1 (for `credentials_sts_endpoint=127.0.0.1:port`) and the
+        // host names the official clients derive (`sts.aliyuncs.com`, `sts[-vpc].{region}...`),
+        // so a client that maps those names to this listener verifies it normally.
+        let sts_names = [
+            "sts.aliyuncs.com".to_owned(),
+            format!("sts.{}.aliyuncs.com", self.region_id),
+            format!("sts-vpc.{}.aliyuncs.com", self.region_id),
+        ];
+        let sts_names: Vec<&str> = sts_names.iter().map(String::as_str).collect();
         let sts_addr = self
-            .add_listener("127.0.0.1", ServerCertificate::Trusted, sts::handler)
+            .add_listener_with_names(
+                "127.0.0.1",
+                &sts_names,
+                ServerCertificate::Trusted,
+                sts::handler,
+            )
             .await?;
         let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
         let listener = tokio::net::TcpListener::bind(bind)
@@ -902,8 +917,10 @@ impl LocalKms {
         )
     }
 
-    /// The fake STS (`AssumeRole`): HTTPS on `127.0.0.1` with a leaf for that IP signed by the
-    /// LocalKms CA (trust it through the gateway's `caFilePath`).
+    /// The fake STS (`AssumeRole`, `AssumeRoleWithOIDC`): HTTPS on `127.0.0.1` with a leaf signed
+    /// by the LocalKms CA (trust it through the gateway's `caFilePath`) for that IP and also for
+    /// `sts.aliyuncs.com`, `sts.{region}.aliyuncs.com` and `sts-vpc.{region}.aliyuncs.com`, so a
+    /// client that resolves those names to this port verifies the certificate as usual.
     pub fn sts_endpoint(&self) -> Endpoint {
         Endpoint {
             host: "127.0.0.1".into(),

@@ -576,7 +576,20 @@ impl LocalKms {
         kind: ServerCertificate,
         make_handler: impl FnOnce(Arc<Shared>) -> server::Handler,
     ) -> Result<SocketAddr, LocalKmsError> {
-        let tls = self.pki.server_config(host, kind)?;
+        self.add_listener_with_names(host, &[], kind, make_handler)
+            .await
+    }
+
+    /// [`LocalKms::add_listener`] whose certificate also names `alt_names` (DNS names or IP
+    /// addresses): one listener answering under several names.
+    pub(crate) async fn add_listener_with_names(
+        &self,
+        host: &str,
+        alt_names: &[&str],
+        kind: ServerCertificate,
+        make_handler: impl FnOnce(Arc<Shared>) -> server::Handler,
+    ) -> Result<SocketAddr, LocalKmsError> {
+        let tls = self.pki.server_config_with_names(host, alt_names, kind)?;
         let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
         let listener = tokio::net::TcpListener::bind(bind)
             .await

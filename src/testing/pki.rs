@@ -80,9 +80,14 @@ fn ca_params(common_name: &str, constraints: BasicConstraints) -> CertificatePar
     params
 }
 
-fn leaf_params(host: &str) -> Result<CertificateParams, LocalKmsError> {
-    let mut params =
-        CertificateParams::new(vec![host.to_owned()]).map_err(|e| pki_err("leaf name", e))?;
+/// A leaf for `host` and `alt_names` (more DNS names or IP addresses, for one listener that
+/// answers under several names, like STS).
+fn leaf_params(host: &str, alt_names: &[&str]) -> Result<CertificateParams, LocalKmsError> {
+    let names: Vec<String> = std::iter::once(host)
+        .chain(alt_names.iter().copied())
+        .map(str::to_owned)
+        .collect();
+    let mut params = CertificateParams::new(names).map_err(|e| pki_err("leaf name", e))?;
     params.distinguished_name = alibaba_dn(host, false);
     params.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
@@ -130,6 +135,7 @@ impl Pki {
     pub(super) fn server_identity(
         &self,
         host: &str,
+        alt_names: &[&str],
         kind: ServerCertificate,
     ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), LocalKmsError> {
         let key = KeyPair::generate().map_err(|e| pki_err("server key", e))?;
@@ -141,13 +147,13 @@ impl Pki {
                 } else {
                     WRONG_NAME_HOST
                 };
-                let leaf = leaf_params(name)?
+                let leaf = leaf_params(name, alt_names)?
                     .signed_by(&key, &self.second_ca)
                     .map_err(|e| pki_err("server leaf", e))?;
                 vec![leaf.der().clone(), self.second_ca_der.clone()]
             }
             ServerCertificate::SelfSigned => {
-                let leaf = leaf_params(host)?
+                let leaf = leaf_params(host, alt_names)?
                     .self_signed(&key)
                     .map_err(|e| pki_err("self-signed server leaf", e))?;
                 vec![leaf.der().clone()]
@@ -162,7 +168,17 @@ impl Pki {
         host: &str,
         kind: ServerCertificate,
     ) -> Result<Arc<rustls::ServerConfig>, LocalKmsError> {
-        let (chain, key) = self.server_identity(host, kind)?;
+        self.server_config_with_names(host, &[], kind)
+    }
+
+    /// [`Pki::server_config`] with a leaf that also names `alt_names`.
+    pub(super) fn server_config_with_names(
+        &self,
+        host: &str,
+        alt_names: &[&str],
+        kind: ServerCertificate,
+    ) -> Result<Arc<rustls::ServerConfig>, LocalKmsError> {
+        let (chain, key) = self.server_identity(host, alt_names, kind)?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
