@@ -226,7 +226,7 @@
 //! | `refresh_max_interval_ms` | longest time between two refreshes | ms, > 0 | 21600000 (6 h) |
 //! | `refresh_rotation_delay_ms` | delay after `NextRotationDate` before refreshing | ms | 300000 (5 min) |
 //! | `refresh_expiry_buffer_ms` | refresh this long before `ExpireTimestamp` | ms | 600000 (10 min) |
-//! | `refresh_jitter_ms` | random jitter added to each scheduled refresh (0 = none) | ms | 60000 |
+//! | `refresh_jitter_ms` | random jitter added to each scheduled refresh (0 = none); see Fleet scale | ms | 300000 |
 //! | `max_staleness_ms` | how long a key without `ExpireTimestamp` may be served after its last successful fetch while refreshes fail | ms | no limit (a RAM user's key stays valid until rotated and deleted) |
 //! | `refresh_retry_base_ms` | first backoff after a failed background refresh | ms, ≤ max | 1000 |
 //! | `refresh_retry_max_ms` | cap of that backoff | ms | 300000 (5 min) |
@@ -966,7 +966,8 @@
 //! | `NextRotationDate + rotation_delay + jitter`, if `NextRotationDate` is in the future (legacy `scheduleRotateTimestamp` when absent) | 5 min |
 //! | `ExpireTimestamp − expiry_buffer − jitter` (if already inside the buffer: half the remaining life, ≥ 1 s) | 10 min |
 //!
-//! `jitter` is drawn uniformly in `[0, refresh_jitter]` (default 60 s) **for every refresh**.
+//! `jitter` is drawn uniformly in `[0, refresh_jitter]` (default 5 min; it was 60 s until the
+//! fleet simulation showed what it costs, see [Fleet scale](#fleet-scale)) **for every refresh**.
 //!
 //! The official strategy (`RotateAKSecretRefreshSecretStrategy`) is reproduced as a pure function in
 //! the crate's tests, and both it and ours are tested against all cases of
@@ -1008,6 +1009,11 @@
 //!   `InvalidAccessKeyId.NotFound`, `InvalidAccessKeyId.Inactive`, `Unauthorized`; compared
 //!   case-insensitively) → `NotRejection`.
 //! * A different key than `ak` is already current → `NewKey(current)` at once, no request.
+//! * The last fetch of the secret failed with a retryable error (throttled, KMS unavailable,
+//!   transport) and its background retry is not due yet → `Failed(that error)` at once, no
+//!   request and no token: the retry is already scheduled, and a fleet whose key was revoked
+//!   reporting it over and over would only add to the throttling (see
+//!   [Fleet scale](#fleet-scale)).
 //! * Otherwise take a token from the secret's bucket (`forced_refresh_burst` = 5, one more per
 //!   `forced_refresh_period` = 10 min); none → `RateLimited`. With a token: one shared fetch →
 //!   `NewKey(new)` if the AccessKey id changed, `Unchanged(same)` if KMS still returns it,
