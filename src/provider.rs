@@ -72,9 +72,7 @@ pub enum RefreshOutcome {
     RateLimited,
     /// The error code is not in `rejected_key_codes`; nothing was done.
     NotRejection,
-    /// The forced refresh failed; or KMS refused the last fetch with a retryable error
-    /// (throttling, unavailable) and its background retry is not due yet, so no request was
-    /// sent and this is that error.
+    /// The forced refresh failed.
     Failed(Error),
 }
 
@@ -212,15 +210,6 @@ impl ManagedCredentialsProvider {
                     "AccessKey rejected but the forced-refresh budget is used up"
                 );
                 return RefreshOutcome::RateLimited;
-            }
-            ForcedRefresh::BackingOff(error) => {
-                tracing::warn!(
-                    secret = name,
-                    access_key_id = access_key.access_key_id(),
-                    error_code,
-                    "AccessKey rejected, but KMS refused the last fetch and its retry is not due yet"
-                );
-                return RefreshOutcome::Failed(error.into());
             }
         };
         tracing::info!(

@@ -118,10 +118,6 @@ struct SlotSchedule {
     /// Nothing usable is cached and the last fetch failed: readers get this error, without a
     /// new KMS request, until `retry_at` (the shared backoff).
     backoff: Option<(FetchError, SystemTime)>,
-    /// The last fetch failed with a retryable error (throttling, KMS unavailable, transport):
-    /// the error, and when its background retry is due. A forced refresh before then answers
-    /// with this error instead of sending one more request (see [`Cache::force_refresh`]).
-    retrying: Option<(FetchError, SystemTime)>,
 }
 
 /// Everything the cache keeps for one secret name.
@@ -430,13 +426,6 @@ impl Cache {
                 return ForcedRefresh::AlreadyReplaced(snapshot);
             }
         }
-        // KMS just refused this secret with a retryable error (throttled, unavailable) and the
-        // background retry is not due yet: one more request now would only add to the load
-        // that caused it (a fleet whose key was revoked all report at once), and would spend a
-        // token that is needed once KMS answers again. The retry is already scheduled.
-        if let Some(error) = self.retry_pending(&slot) {
-            return ForcedRefresh::BackingOff(error);
-        }
         if !self.try_take_token(name) {
             return ForcedRefresh::RateLimited;
         }
@@ -444,13 +433,6 @@ impl Cache {
             .forced_refreshes
             .fetch_add(1, Ordering::Relaxed);
         ForcedRefresh::Fetching(self.start_fetch(&slot, inflight, Reason::Forced))
-    }
-
-    /// The last retryable error of `slot` while its background retry is not due yet.
-    fn retry_pending(&self, slot: &Slot) -> Option<FetchError> {
-        let schedule = slot.schedule.lock().ok()?;
-        let (error, retry_at) = schedule.retrying.as_ref()?;
-        (self.clock.now() < *retry_at).then(|| error.clone())
     }
 
     /// Starts the fetch of `slot`; `inflight` is its held in-flight lock with nothing running.
@@ -613,7 +595,6 @@ impl Cache {
             s.failures = 0;
             s.last_error = None;
             s.backoff = None;
-            s.retrying = None;
         }
     }
 
@@ -633,8 +614,6 @@ impl Cache {
         let retry_at = schedule::later(now, delay);
         let usable = slot.current.load().as_ref().is_some_and(|s| s.is_usable());
         schedule.backoff = (!usable).then(|| (error.clone(), retry_at));
-        let retryable = matches!(error, FetchError::Kms(e) if e.is_retryable());
-        schedule.retrying = retryable.then(|| (error.clone(), retry_at));
         if has_value {
             schedule.next_refresh = Some(retry_at);
             tracing::warn!(
@@ -821,8 +800,6 @@ pub(crate) enum ForcedRefresh {
     AlreadyReplaced(Arc<Snapshot>),
     /// The slot's forced-refresh budget is used up.
     RateLimited,
-    /// The last fetch failed with a retryable error and its retry is not due yet: this error.
-    BackingOff(FetchError),
 }
 
 fn lock_inflight(

@@ -640,47 +640,6 @@ async fn forced_refresh_on_rejection_is_rate_limited() {
     assert_eq!(stats.rate_limited, 1);
 }
 
-/// Fleet finding (`examples/fleet`, revoked rotation): when KMS throttles, every pod whose key
-/// was revoked kept reporting it, and each report sent one more request (and spent a token)
-/// although the throttled fetch's retry was already scheduled. A report during that backoff now
-/// answers with the throttling error at once, sends nothing and spends no token.
-#[tokio::test(start_paused = true)]
-async fn forced_refresh_waits_for_the_backoff_of_a_throttled_fetch() {
-    let kms = ScriptedKms::new("a");
-    let p = provider_with(vec![kms.clone()], refresh()).await;
-    let old = p.get_access_key(NAME).await.unwrap();
-    kms.rotate(None);
-    kms.push(Step::Fail("Rejected.Throttling"));
-    // The first report fetches (one token) and is throttled.
-    let outcome = p.report_rejected(NAME, &old, "InvalidAccessKeyId.NotFound").await;
-    assert!(matches!(&outcome, RefreshOutcome::Failed(e) if e.to_string().contains("Rejected.Throttling")), "{outcome:?}");
-    assert_eq!(kms.requests(), 2);
-    // Reports before the retry is due: the same error, no request, no token.
-    for _ in 0..10 {
-        let outcome = p.report_rejected(NAME, &old, "InvalidAccessKeyId.NotFound").await;
-        assert!(matches!(&outcome, RefreshOutcome::Failed(e) if e.to_string().contains("Rejected.Throttling")), "{outcome:?}");
-    }
-    assert_eq!(kms.requests(), 2);
-    assert_eq!(p.stats().rate_limited, 0);
-    // The scheduled retry (within retry_base = 1 s) fetches the new key.
-    sleep(2).await;
-    assert_eq!(kms.requests(), 3);
-    let outcome = p.report_rejected(NAME, &old, "InvalidAccessKeyId.NotFound").await;
-    assert_eq!(outcome.new_key().expect("new key").access_key_id(), ak_id(2));
-    assert_eq!(kms.requests(), 3);
-    // A non-retryable failure does not hold reports back: the next one fetches again.
-    kms.rotate(None);
-    let current = p.get_access_key(NAME).await.unwrap();
-    kms.push(Step::Fail("Forbidden.NoPermission"));
-    assert!(matches!(
-        p.report_rejected(NAME, &current, "InvalidAccessKeyId").await,
-        RefreshOutcome::Failed(_)
-    ));
-    let outcome = p.report_rejected(NAME, &current, "InvalidAccessKeyId").await;
-    assert_eq!(outcome.new_key().expect("new key").access_key_id(), ak_id(3));
-    assert_eq!(kms.requests(), 5);
-}
-
 #[tokio::test(start_paused = true)]
 async fn fails_over_on_retryable_errors_and_remembers_the_good_endpoint() {
     let a = ScriptedKms::new("a");
