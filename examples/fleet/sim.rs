@@ -17,7 +17,7 @@
 //! ahead while a socket is pending and fires the request timeouts) and would cost far more CPU
 //! than the cache itself at 10,000 pods. What runs here is the cache engine's own retry path:
 //! the shared backoff of a failed fetch, the background retries with capped exponential backoff
-//! and full jitter, stale-if-error, and the rate-limited forced refresh. `Sim::http_attempts`
+//! and full jitter, stale-if-error, and the rate-limited forced refresh. `Scenario::http_attempts`
 //! can stand in for the client's retries by repeating a throttled request, modelled on
 //! `RetryConfig` (see [`PodClient`]), to show how much they add.
 
@@ -470,7 +470,7 @@ impl KmsClient for PodClient {
             let mut n = 0;
             loop {
                 match self.kms.answer(self.pod, request).await {
-                    Err(e) if n + 1 < attempts => {
+                    Err(_) if n + 1 < attempts => {
                         n += 1;
                         let ceiling = self
                             .retry
@@ -479,7 +479,6 @@ impl KmsClient for PodClient {
                             .min(self.retry.max_delay);
                         let wait = rand::rng().random_range(0..=ceiling.as_millis() as u64);
                         tokio::time::sleep(Duration::from_millis(wait)).await;
-                        let _ = e;
                     }
                     other => return other,
                 }
