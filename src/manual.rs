@@ -1634,8 +1634,9 @@
 //! * **Steady state, scheduled rotation, outage: under 450/s at 10,000 pods with the defaults**,
 //!   no failed read. A scheduled rotation sends each pod to KMS within `rotation_delay` plus
 //!   `jitter` (5 + 5 min) after `NextRotationDate`, so about N / jitter requests per second. The default
-//!   jitter was **raised from 60 s to 5 min** for this: 60 s gives ~170/s at 10,000 pods (peaks
-//!   near 210/s, half the quota; over it from ~25,000 pods), 5 min gives the 50/s peak above,
+//!   jitter was **raised from 60 s to 5 min** for this: 60 s gives about 170/s at 10,000 pods
+//!   (N / jitter, estimated; measured with 60 s only at 1,000 pods: peak 25/s), over the quota
+//!   from roughly 25,000 pods; 5 min gives the 50/s peak above,
 //!   which by extrapolation (the peak grows with N / jitter) stays under 450/s to roughly 80,000
 //!   pods. The cost is that pods switch up to 10 min after the rotation, while the old
 //!   key is still valid (the official clients take 5–15 min). During an outage every pod keeps
