@@ -46,7 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{} LocalKms at {} ({})", t(), kms.endpoint(), kms.addr());
 
     // 2. The properties file LocalKms wrote, plus two tuning keys so this demo runs in seconds:
-    //    refresh 500 ms after NextRotationDate (default 5 min), no jitter (default up to 60 s).
+    //    refresh 500 ms after NextRotationDate (default 5 min), no jitter (default up to 5 min).
     let mut file = std::fs::OpenOptions::new()
         .append(true)
         .open(&ap.properties_file)?;
