@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use crate::cache::endpoints::Endpoints;
 use crate::cache::restart::{RestartCache, RestartKey};
 use crate::cache::{
-    wait, Cache, CacheParts, CertificateExpiry, FetchError, ForcedRefresh, Reason, Snapshot,
+    wait, Cache, CacheParts, CertificateExpiry, FetchError, ForcedRefresh, KeyHit, Reason, Snapshot,
 };
 use crate::clock::{Clock, WallClock};
 use crate::config::Config;
@@ -135,9 +135,21 @@ impl ManagedCredentialsProvider {
     /// The AccessKey stored in the RAM-credential secret `name`: from the cache when usable
     /// (no I/O), else one fetch shared by all concurrent callers.
     pub async fn get_access_key(&self, name: &str) -> Result<Arc<AccessKey>> {
-        if let Some(hit) = self.cached_access_key(name) {
-            return hit;
+        // The hot path; everything else (closed, not cached, not an AccessKey) goes through
+        // `get`, which answers each.
+        if !self.cache.is_closed() {
+            if let KeyHit::Key(key) = self.cache.access_key_hit(name, Arc::clone) {
+                return Ok(key);
+            }
         }
+        // Boxed so that this future stays a few words: the fetch path's state machine is large,
+        // and every cached read would otherwise create (and move) a future of that size.
+        Box::pin(self.fetch_access_key(name)).await
+    }
+
+    /// The rest of [`get_access_key`](Self::get_access_key): closed, not cached, or not an
+    /// AccessKey.
+    async fn fetch_access_key(&self, name: &str) -> Result<Arc<AccessKey>> {
         let snapshot = self.cache.get(name).await?;
         snapshot.access_key.clone().map_err(Error::from)
     }
@@ -148,8 +160,14 @@ impl ManagedCredentialsProvider {
         if self.cache.is_closed() {
             return Some(Err(ProviderError::Closed.into()));
         }
-        self.cache
-            .with_current(name, |s| s.access_key.clone().map_err(Error::from))
+        match self.cache.access_key_hit(name, Arc::clone) {
+            KeyHit::Key(key) => Some(Ok(key)),
+            KeyHit::Miss => None,
+            KeyHit::NotAccessKey => self
+                .cache
+                .access_key_error_by_name(name)
+                .map(|e| Err(e.into())),
+        }
     }
 
     /// Any secret (text, or binary decoded from base64), cached like AccessKeys.

@@ -94,6 +94,16 @@ impl Snapshot {
     }
 }
 
+/// What a cache read for an AccessKey found (see [`Cache::access_key_hit`]).
+pub(crate) enum KeyHit<R> {
+    /// A usable AccessKey; `f`'s result.
+    Key(R),
+    /// A usable cached secret that is not a RAM credential.
+    NotAccessKey,
+    /// Nothing usable cached.
+    Miss,
+}
+
 /// Why a fetch was started (for logs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Reason {
@@ -291,6 +301,50 @@ impl Cache {
                 f.take().map(|f| f(snapshot))
             }
         }
+    }
+
+    /// The AccessKey hot path by name: lends the cached key to `f`. Small on purpose: an
+    /// [`Error`](crate::Error) is 152 bytes, and carrying one through the layers of a hit cost
+    /// more (memmoves) than the lookup itself; the rare error is built by [`Self::access_key_error`].
+    #[inline]
+    pub(crate) fn access_key_hit<R>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&Arc<AccessKey>) -> R,
+    ) -> KeyHit<R> {
+        match self.slots.load().get(name) {
+            Some(slot) => self.slot_access_key_hit(slot, f),
+            None => KeyHit::Miss,
+        }
+    }
+
+    /// [`access_key_hit`](Self::access_key_hit) for a slot the caller already holds.
+    #[inline]
+    pub(crate) fn slot_access_key_hit<R>(
+        &self,
+        slot: &Slot,
+        f: impl FnOnce(&Arc<AccessKey>) -> R,
+    ) -> KeyHit<R> {
+        match self.with_slot_current(slot, |s| s.access_key.as_ref().ok().map(f)) {
+            Some(Some(value)) => KeyHit::Key(value),
+            Some(None) => KeyHit::NotAccessKey,
+            None => KeyHit::Miss,
+        }
+    }
+
+    /// Why the cached secret of `slot` is not an AccessKey (after [`KeyHit::NotAccessKey`]);
+    /// `None` if the slot changed meanwhile (the caller then fetches).
+    #[cold]
+    pub(crate) fn access_key_error(&self, slot: &Slot) -> Option<SecretError> {
+        self.with_slot_current(slot, |s| s.access_key.as_ref().err().cloned())
+            .flatten()
+    }
+
+    /// [`access_key_error`](Self::access_key_error) by name.
+    #[cold]
+    pub(crate) fn access_key_error_by_name(&self, name: &str) -> Option<SecretError> {
+        let slots = self.slots.load();
+        self.access_key_error(slots.get(name)?)
     }
 
     /// Whether a reader may be handed `snapshot`: not past its hard expiry (the scheduler's

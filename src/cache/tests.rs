@@ -895,6 +895,16 @@ async fn generic_and_binary_secrets() {
     assert_eq!(p.get_secret("txt").await.unwrap().text(), Some("hello"));
     let err = p.get_access_key("txt").await.unwrap_err();
     assert!(err.to_string().contains("get_secret"), "{err}");
+    // The secret is cached now: every AccessKey read of it says why, without a fetch.
+    let by_name = p.cached_access_key("txt").unwrap().unwrap_err();
+    assert!(by_name.to_string().contains("get_secret"), "{by_name}");
+    let again = p.get_access_key("txt").await.unwrap_err();
+    assert_eq!(again.to_string(), err.to_string());
+    let handle = p.access_key_provider("txt");
+    let lent = handle.with_cached(|_| ()).unwrap().unwrap_err();
+    assert!(lent.to_string().contains("get_secret"), "{lent}");
+    assert!(handle.cached().unwrap().is_err());
+    assert_eq!(p.stats().fetches, 2, "txt and bin, once each");
 }
 
 #[tokio::test(start_paused = true)]

@@ -25,6 +25,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 
 use crate::cache::schedule::later;
+use crate::cache::KeyHit;
 use crate::kms::BoxFuture;
 use crate::provider::RefreshOutcome;
 use crate::secret::AccessKey;
@@ -226,10 +227,13 @@ impl AccessKeyProvider {
         if cache.is_closed() {
             return Some(Err(crate::ProviderError::Closed.into()));
         }
-        cache.with_slot_current(&self.slot, |snapshot| match &snapshot.access_key {
-            Ok(key) => Ok(f(key)),
-            Err(e) => Err(crate::Error::Secret(e.clone())),
-        })
+        match cache.slot_access_key_hit(&self.slot, f) {
+            KeyHit::Key(value) => Some(Ok(value)),
+            KeyHit::Miss => None,
+            KeyHit::NotAccessKey => cache
+                .access_key_error(&self.slot)
+                .map(|e| Err(crate::Error::Secret(e))),
+        }
     }
 
     /// A receiver that always holds the current key and is notified on every new one
