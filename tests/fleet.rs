@@ -9,13 +9,17 @@
 //!   once) and the revoked key (every pod must fetch at once) gets near the quota; those two are
 //!   throttled, and every throttled pod is retried to success with a bounded number of requests;
 //! * every pod ends on the new key (rotation, revocation), or has its first key (cold start).
+//!
+//! The file source (`synced_file_rotation`, shortened) runs with two fleet sizes: KMS sees the
+//! operator's polls only, the same count for both, and every pod serves the new key within
+//! one file poll of the operator's write.
 
 #[path = "../examples/fleet/sim.rs"]
 mod sim;
 
 use std::time::Duration;
 
-use sim::{Report, Scenario};
+use sim::{Event, Report, Scenario, Source, Start};
 
 const PODS: usize = 300;
 /// 450 × 300 / 10,000, rounded down.
@@ -148,4 +152,109 @@ async fn outage_serves_stale_keys_and_recovers() {
     assert!(report.peak_qps <= QUOTA, "peak {}", report.peak_qps);
     // Pods that were stale at recovery caught up within the backoff cap (5 min) + a bit.
     all_reached(&report, Duration::from_secs(330));
+}
+
+/// `synced_file_rotation` shortened for a debug build: the operator polls KMS every 20 s (at
+/// 0, 20, 40 s), pods start over the first 10 s and read the files every 2 s, the key rotates
+/// at 25 s (written at 40 s), the run ends at 50 s.
+fn synced_files(pods: usize) -> Scenario {
+    let mut s = Scenario::standard(pods)
+        .into_iter()
+        .find(|s| s.name == "synced_file_rotation")
+        .unwrap();
+    s.quota_qps = QUOTA;
+    s.start = Start::Spread {
+        over: Duration::from_secs(10),
+    };
+    s.events = vec![Event::Rotate {
+        at: Duration::from_secs(25),
+        scheduled: true,
+    }];
+    s.duration = Duration::from_secs(50);
+    s.source = Source::SyncedFiles {
+        operator_poll: Duration::from_secs(20),
+        pod_poll: Duration::from_secs(2),
+    };
+    s
+}
+
+#[tokio::test(start_paused = true)]
+async fn synced_files_put_no_pod_load_on_kms() {
+    let mut requests = Vec::new();
+    for pods in [40, 160] {
+        let scenario = synced_files(pods);
+        let Source::SyncedFiles {
+            operator_poll,
+            pod_poll,
+        } = scenario.source
+        else {
+            unreachable!()
+        };
+        let report = sim::run(&scenario, &|| 0).await;
+        println!(
+            "synced files, {pods} pods: {} requests, peak {} QPS, reads ok {} failed {} not-ready {}, writes {:?}, reached {:?}, after write {:?}, clock moved {:?} in blocking writes",
+            report.requests,
+            report.peak_qps,
+            report.reads_ok,
+            report.reads_failed,
+            report.reads_not_ready,
+            report.file_writes,
+            sim::percentiles(&report.reached),
+            sim::percentiles(&report.reached_after_write),
+            report.blocking_clock_advance,
+        );
+        // Every pod read the files from its start (the operator wrote them first), always.
+        assert!(report.reads_ok >= pods as u64 * 3, "{}", report.reads_ok);
+        assert_eq!(report.reads_failed, 0);
+        assert_eq!(report.reads_not_ready, 0);
+        assert_eq!(report.revoked_recovered + report.revoked_failed, 0);
+        // KMS saw the operator only: one request per poll, whatever the fleet size.
+        let polls = scenario.duration.as_secs() / operator_poll.as_secs() + 1;
+        assert_eq!(report.requests, polls);
+        assert_eq!(report.throttled, 0);
+        assert_eq!(report.operator_failures, 0);
+        requests.push(report.requests);
+        // The first version at start, the new one at the operator's first poll after the
+        // rotation.
+        let versions: Vec<u32> = report.file_writes.iter().map(|w| w.1).collect();
+        assert_eq!(versions, [1, 2]);
+        let rotation = scenario.mark().unwrap().as_secs_f64();
+        let written = report.file_writes[1].0 - rotation;
+        assert!(
+            written > 0.0 && written <= (operator_poll + scenario.latency).as_secs_f64(),
+            "written {written} s after the rotation"
+        );
+        // Every pod on the new key within one file poll of the write, so within the poll
+        // interval + the operator's delay of the rotation. A paused clock that moved while the
+        // blocking file reads ran would show here as well as in the operator's writes.
+        assert_eq!(report.needed, pods);
+        assert_eq!(report.never_reached(), 0);
+        let after = sim::percentiles(&report.reached_after_write).unwrap();
+        assert!(after.2 <= pod_poll.as_secs_f64(), "{after:?}");
+        let max = report.reach_percentile(100.0).unwrap();
+        assert!(max <= written + pod_poll.as_secs_f64(), "{max}");
+        assert_eq!(report.blocking_clock_advance, Duration::ZERO);
+    }
+    assert_eq!(requests[0], requests[1]);
+}
+
+/// What the file source relies on in this simulation: on a current-thread runtime with a
+/// paused clock, tokio does not auto-advance time while a `spawn_blocking` task runs, so a
+/// real file read takes no simulated time (and fires no timer early).
+#[tokio::test(start_paused = true)]
+async fn paused_clock_waits_for_blocking_tasks() {
+    let start = tokio::time::Instant::now();
+    let timer = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::Instant::now()
+    });
+    tokio::task::yield_now().await;
+    // Real time passes in the blocking pool while nothing else is runnable.
+    tokio::task::spawn_blocking(|| std::thread::sleep(std::time::Duration::from_millis(50)))
+        .await
+        .unwrap();
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert!(!timer.is_finished());
+    let fired = timer.await.unwrap();
+    assert_eq!(fired - start, Duration::from_secs(1));
 }

@@ -3,14 +3,20 @@
 //! tokio's paused clock. Prints a table, writes one CSV and one PNG chart per scenario.
 //!
 //! ```text
-//! cargo run --release --example fleet -- --pods 1000,10000 --out docs/fleet
+//! cargo run --release --example fleet --features test-util -- --pods 1000,10000 --out docs/fleet
 //! ```
 //!
-//! Options: `--pods N[,N...]` (default 1000), `--scenario NAME` (repeatable; default all five:
-//! steady_day, scheduled_rotation, revoked_rotation, cold_start, kms_outage), `--out DIR`
+//! (`test-util` for `testing::KubeletAtomicWriter`, which writes the file source's volume.)
+//!
+//! Options: `--pods N[,N...]` (default 1000), `--scenario NAME` (repeatable; default all six:
+//! steady_day, scheduled_rotation, revoked_rotation, cold_start, kms_outage,
+//! synced_file_rotation), `--out DIR`
 //! (default `target/fleet`), `--quota QPS` (default 450), `--http-attempts N` (model the HTTP
 //! clients' per-request retries, default 1 = off), `--jitter-ms MS`, `--retry-base-ms MS`,
 //! `--retry-max-ms MS` (override the refresh defaults), `--no-charts`.
+//!
+//! `summary.csv` in the output directory keeps the rows of scenarios and sizes not run this
+//! time, so one scenario can be re-run alone.
 //!
 //! The simulation itself is `sim.rs` (shared with `tests/fleet.rs`); its module docs say what
 //! it exercises and what it does not.
@@ -220,11 +226,50 @@ fn main() {
                     .expect("draw the chart");
             }
             println!("{}", table.lines().last().unwrap_or_default());
+            if !report.file_writes.is_empty() {
+                let after = sim::percentiles(&report.reached_after_write);
+                println!(
+                    "  file source: operator wrote versions at {:?} (s, version), {} failed polls; pods on the new key after its write p50 / p99 / max {} / {} / {} s; paused clock moved {:?} during blocking writes",
+                    report.file_writes,
+                    report.operator_failures,
+                    fmt_secs(after.map(|a| a.0)),
+                    fmt_secs(after.map(|a| a.1)),
+                    fmt_secs(after.map(|a| a.2)),
+                    report.blocking_clock_advance
+                );
+            }
         }
     }
+    let summary = merge_summary(&options.out.join("summary.csv"), &summary);
     std::fs::write(options.out.join("summary.csv"), &summary).expect("write summary.csv");
     println!("\n{table}");
     println!("CSV and charts in {}", options.out.display());
+}
+
+/// `fresh` (header and rows of this run) with the rows of an existing summary with the same
+/// header whose scenario and size were not run this time, in their previous order, first.
+fn merge_summary(path: &Path, fresh: &str) -> String {
+    let Ok(old) = std::fs::read_to_string(path) else {
+        return fresh.to_owned();
+    };
+    let mut fresh_lines = fresh.lines();
+    let header = fresh_lines.next().unwrap_or_default();
+    let mut old_lines = old.lines();
+    if old_lines.next() != Some(header) {
+        return fresh.to_owned();
+    }
+    let key = |line: &str| line.splitn(3, ',').take(2).collect::<Vec<_>>().join(",");
+    let fresh_rows: Vec<&str> = fresh_lines.collect();
+    let mut out = format!("{header}\n");
+    for line in old_lines {
+        if !fresh_rows.iter().any(|f| key(f) == key(line)) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    for line in fresh_rows {
+        let _ = writeln!(out, "{line}");
+    }
+    out
 }
 
 /// One row per bucket of simulated time (1 s for runs up to 2 h, else 60 s): requests and

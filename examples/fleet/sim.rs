@@ -20,6 +20,15 @@
 //! and full jitter, stale-if-error, and the rate-limited forced refresh. `Scenario::http_attempts`
 //! can stand in for the client's retries by repeating a throttled request, modelled on
 //! `RetryConfig` (see [`PodClient`]), to show how much they add.
+//!
+//! [`Source::SyncedFiles`] runs the file source instead (`with_secret_files`): one operator
+//! (modelled on ack-secret-manager: `GetSecretValue` every `--polling-interval`, 120 s by
+//! default) writes the secret with [`KubeletAtomicWriter`] into a temporary directory, and the
+//! pods read it there, with real file I/O in tokio's blocking pool. The paused clock does not
+//! move while a blocking task runs (tokio inhibits auto-advance for it on a current-thread
+//! runtime); [`Report::blocking_clock_advance`] checks that on the operator's writes. The
+//! kubelet's own propagation of a Secret into the volume (its sync period) is not modelled: the
+//! operator writes the volume directory directly.
 
 #![allow(dead_code)] // the test and the example use different parts
 
@@ -28,6 +37,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use aliyun_managed_credentials::config::{Endpoint, RefreshConfig, RetryConfig};
+use aliyun_managed_credentials::testing::KubeletAtomicWriter;
 use aliyun_managed_credentials::{
     AccessKeyProvider, BoxFuture, Clock, ConfigBuilder, GetSecretValueRequest, KmsClient, KmsError,
     ManagedCredentialsProvider, ProvideAccessKey, RefreshOutcome, SecretValue,
@@ -85,6 +95,20 @@ pub enum Event {
     Outage { from: Duration, until: Duration },
 }
 
+/// Where the pods get their key.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Source {
+    /// Each pod fetches from KMS itself.
+    Kms,
+    /// One operator fetches from KMS every `operator_poll` and writes the secret through the
+    /// kubelet's atomic writer into a directory; each pod reads it there every `pod_poll`
+    /// (`with_secret_files(dir, pod_poll)`) and sends nothing to KMS.
+    SyncedFiles {
+        operator_poll: Duration,
+        pod_poll: Duration,
+    },
+}
+
 /// One scenario to run.
 #[derive(Clone, Debug)]
 pub struct Scenario {
@@ -111,10 +135,12 @@ pub struct Scenario {
     pub http_attempts: u32,
     /// Random seed (pod phases and start times; the crate's own jitter is not seeded).
     pub seed: u64,
+    /// Where the pods get their key.
+    pub source: Source,
 }
 
 impl Scenario {
-    /// The five scenarios with this crate's default refresh tuning.
+    /// The six scenarios with this crate's default refresh tuning.
     pub fn standard(pods: usize) -> Vec<Scenario> {
         let hour = Duration::from_secs(3600);
         let base = Scenario {
@@ -129,6 +155,7 @@ impl Scenario {
             refresh: RefreshConfig::default(),
             http_attempts: 1,
             seed: 7,
+            source: Source::Kms,
         };
         vec![
             Scenario {
@@ -168,13 +195,33 @@ impl Scenario {
                     from: hour * 6 + hour / 4,
                     until: hour * 7 + hour / 4,
                 }],
+                ..base.clone()
+            },
+            // The file source: KMS sees the operator only. Short (every pod reads its files
+            // every 2 s, real I/O): pods start over the first minute, the key rotates at 130 s,
+            // 10 s after an operator poll, so the operator picks it up at 240 s (its worst case
+            // but 10 s), and the run ends a minute later.
+            Scenario {
+                name: "synced_file_rotation",
+                duration: Duration::from_secs(300),
+                start: Start::Spread {
+                    over: Duration::from_secs(60),
+                },
+                events: vec![Event::Rotate {
+                    at: Duration::from_secs(130),
+                    scheduled: true,
+                }],
+                source: Source::SyncedFiles {
+                    operator_poll: Duration::from_secs(120),
+                    pod_poll: Duration::from_secs(2),
+                },
                 ..base
             },
         ]
     }
 
     /// The simulated time from which "time until each pod has the new key" is measured.
-    fn mark(&self) -> Option<Duration> {
+    pub fn mark(&self) -> Option<Duration> {
         match self.start {
             Start::AllAtOnce => return Some(Duration::ZERO),
             Start::Spread { .. } => {}
@@ -312,18 +359,14 @@ impl SimKms {
 
     /// Whether the AccessKey with this id has been deleted.
     fn is_revoked(&self, access_key_id: &str) -> bool {
-        let version: u32 = access_key_id
-            .rsplit('v')
-            .next()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        version < self.min_valid_version.load(Ordering::Relaxed)
+        key_version(access_key_id) < self.min_valid_version.load(Ordering::Relaxed)
     }
 
-    /// One request from `pod`: quota and outage decided on arrival, the answer after `latency`.
+    /// One request from `pod` (`None`: the file operator, which is not a pod): quota and
+    /// outage decided on arrival, the answer after `latency`.
     async fn answer(
         &self,
-        pod: usize,
+        pod: Option<usize>,
         request: &GetSecretValueRequest,
     ) -> Result<SecretValue, KmsError> {
         let t = self.elapsed();
@@ -355,22 +398,10 @@ impl SimKms {
         tokio::time::sleep(self.latency).await;
         let at = self.elapsed();
         let mut s = self.state.lock().unwrap();
-        let was_stale = s.pod_stale[pod];
-        let result = match outcome {
+        match outcome {
             Ok(version) => {
-                let current = s.version;
-                if s.pod_version[pod] != current && version == current {
-                    s.on_current += 1;
-                }
-                s.pod_version[pod] = version;
-                if was_stale {
-                    s.stale -= 1;
-                    s.pod_stale[pod] = false;
-                }
-                if let Some((mark, target)) = s.mark {
-                    if version >= target && s.pod_reached[pod].is_none() {
-                        s.pod_reached[pod] = Some((at.as_secs_f64() - mark).max(0.0));
-                    }
+                if let Some(pod) = pod {
+                    s.pod_has(pod, version, at, false);
                 }
                 Ok(secret_value(
                     request,
@@ -380,9 +411,9 @@ impl SimKms {
                 ))
             }
             Err((http_status, code, message)) => {
-                if !was_stale {
-                    s.stale += 1;
-                    s.pod_stale[pod] = true;
+                if let Some(pod) = pod {
+                    let kept = s.pod_version[pod];
+                    s.pod_has(pod, kept, at, true);
                 }
                 Err(KmsError::Service {
                     endpoint: "kms.fleet.example".into(),
@@ -390,19 +421,61 @@ impl SimKms {
                     http_status,
                     code: code.into(),
                     message: message.into(),
-                    request_id: format!("sim-{pod}-{}", at.as_millis()),
+                    request_id: format!("sim-{}-{}", pod.unwrap_or(usize::MAX), at.as_millis()),
                     details: None,
                 })
             }
-        };
-        let (on_current, stale) = (s.on_current, s.stale);
-        let idx = (at.as_secs() as usize).min(s.seconds.len() - 1);
-        let entry = &mut s.seconds[idx];
+        }
+    }
+
+    /// A file-source pod now serves `version` (seen through its `subscribe` receiver).
+    fn pod_serves(&self, pod: usize, version: u32) {
+        let at = self.elapsed();
+        self.state.lock().unwrap().pod_has(pod, version, at, false);
+    }
+}
+
+impl KmsState {
+    /// Pod `pod` got `version` at `at` (its last answer, or `stale`: its last answer was an
+    /// error and it keeps `version`): the per-pod gauges, the time to the target version, and
+    /// this second's gauge entry.
+    fn pod_has(&mut self, pod: usize, version: u32, at: Duration, stale: bool) {
+        let current = self.version;
+        if !stale {
+            if self.pod_version[pod] != current && version == current {
+                self.on_current += 1;
+            }
+            self.pod_version[pod] = version;
+            if let Some((mark, target)) = self.mark {
+                if version >= target && self.pod_reached[pod].is_none() {
+                    self.pod_reached[pod] = Some((at.as_secs_f64() - mark).max(0.0));
+                }
+            }
+        }
+        if self.pod_stale[pod] != stale {
+            self.pod_stale[pod] = stale;
+            if stale {
+                self.stale += 1;
+            } else {
+                self.stale -= 1;
+            }
+        }
+        let (on_current, stale) = (self.on_current, self.stale);
+        let idx = (at.as_secs() as usize).min(self.seconds.len() - 1);
+        let entry = &mut self.seconds[idx];
         entry.on_current = on_current;
         entry.stale = stale;
         entry.answered = true;
-        result
     }
+}
+
+/// The version number in a simulated AccessKey id (`...v<version>`), 0 if none.
+fn key_version(access_key_id: &str) -> u32 {
+    access_key_id
+        .rsplit('v')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 fn format_date(t: SystemTime) -> String {
@@ -469,7 +542,7 @@ impl KmsClient for PodClient {
             let attempts = self.retry.max_attempts.max(1);
             let mut n = 0;
             loop {
-                match self.kms.answer(self.pod, request).await {
+                match self.kms.answer(Some(self.pod), request).await {
                     Err(_) if n + 1 < attempts => {
                         n += 1;
                         let ceiling = self
@@ -503,6 +576,57 @@ pub struct AppCounters {
     pub revoked_failed: AtomicU64,
     /// Reads skipped because the pod's previous read was still waiting.
     pub waiting: AtomicU64,
+}
+
+/// The file source's shared parts: the directory, the operator's writer and what it did.
+struct FileSync {
+    dir: tempfile::TempDir,
+    writer: KubeletAtomicWriter,
+    operator_poll: Duration,
+    pod_poll: Duration,
+    log: Arc<Mutex<OperatorLog>>,
+}
+
+#[derive(Debug, Default)]
+struct OperatorLog {
+    writes: Vec<(f64, u32)>,
+    failures: u64,
+    clock_advance: Duration,
+}
+
+/// One poll of the operator (ack-secret-manager's loop, reduced to what matters here): fetch
+/// the secret from KMS and project its `SecretData` into the volume with the kubelet's atomic
+/// writer, which writes only when the content changed. A failed fetch keeps the files as they
+/// are until the next poll.
+async fn operator_poll(kms: &SimKms, writer: &KubeletAtomicWriter, log: &Mutex<OperatorLog>) {
+    let request = GetSecretValueRequest {
+        secret_name: SECRET.into(),
+        version_stage: Some("ACSCurrent".into()),
+        version_id: None,
+        fetch_extended_config: true,
+    };
+    let value = match kms.answer(None, &request).await {
+        Ok(value) => value,
+        Err(_) => {
+            log.lock().unwrap().failures += 1;
+            return;
+        }
+    };
+    let version = key_version(&value.version_id);
+    let data = value.secret_data.expose().as_bytes().to_vec();
+    let writer = writer.clone();
+    let before = tokio::time::Instant::now();
+    let written = tokio::task::spawn_blocking(move || writer.write(&[(SECRET, &data)]))
+        .await
+        .expect("the write task ran");
+    let advance = before.elapsed();
+    let mut log = log.lock().unwrap();
+    log.clock_advance = log.clock_advance.max(advance);
+    match written {
+        Ok(true) => log.writes.push((kms.elapsed().as_secs_f64(), version)),
+        Ok(false) => {}
+        Err(_) => log.failures += 1,
+    }
 }
 
 /// One simulated pod.
@@ -550,6 +674,17 @@ pub struct Report {
     pub focus: (usize, usize),
     /// The chart's time origin (second) and what happened then.
     pub origin: (usize, &'static str),
+    /// File source: when the operator wrote each version into the directory (simulated
+    /// seconds, version).
+    pub file_writes: Vec<(f64, u32)>,
+    /// File source: operator polls that failed (KMS error or write error).
+    pub operator_failures: u64,
+    /// File source: seconds from the operator's write of the target version until each pod
+    /// served it (`None`: never). Empty for KMS scenarios.
+    pub reached_after_write: Vec<Option<f64>>,
+    /// File source: the most the paused clock moved while the operator waited for a blocking
+    /// write (must be zero: tokio does not auto-advance while a blocking task runs).
+    pub blocking_clock_advance: Duration,
 }
 
 impl Report {
@@ -582,6 +717,17 @@ impl Report {
     pub fn never_reached(&self) -> usize {
         self.reached.iter().filter(|r| r.is_none()).count()
     }
+}
+
+/// p50, p99 and max of per-pod times (`None` counts as infinite); `None` when empty.
+pub fn percentiles(times: &[Option<f64>]) -> Option<(f64, f64, f64)> {
+    let mut v: Vec<f64> = times.iter().map(|r| r.unwrap_or(f64::INFINITY)).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let at = |p: f64| v[((p / 100.0) * (v.len() - 1) as f64).round() as usize];
+    Some((at(50.0), at(99.0), at(100.0)))
 }
 
 /// Runs one scenario on the current (paused-clock) runtime.
@@ -624,11 +770,53 @@ pub async fn run(scenario: &Scenario, heap: &dyn Fn() -> i64) -> Report {
             })
             .collect(),
     );
-    let config = ConfigBuilder::new()
+    let files = match scenario.source {
+        Source::Kms => None,
+        Source::SyncedFiles {
+            operator_poll,
+            pod_poll,
+        } => {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let writer = KubeletAtomicWriter::new(dir.path()).expect("the volume directory");
+            Some(FileSync {
+                dir,
+                writer,
+                operator_poll,
+                pod_poll,
+                log: Arc::default(),
+            })
+        }
+    };
+    let mut config = ConfigBuilder::new()
         .with_secret_names([SECRET])
-        .with_refresh(scenario.refresh.clone())
-        .build()
-        .expect("valid simulation config");
+        .with_refresh(scenario.refresh.clone());
+    if let Some(f) = &files {
+        config = config.with_secret_files(f.dir.path(), f.pod_poll);
+    }
+    let config = config.build().expect("valid simulation config");
+    // The operator writes the files before the first pod starts, then polls on its own.
+    let operator = files.as_ref().map(|f| {
+        let (kms, writer, log, poll) = (
+            Arc::clone(&kms),
+            f.writer.clone(),
+            Arc::clone(&f.log),
+            f.operator_poll,
+        );
+        tokio::spawn(async move {
+            let mut next = tokio::time::Instant::now();
+            loop {
+                tokio::time::sleep_until(next).await;
+                operator_poll(&kms, &writer, &log).await;
+                next += poll;
+            }
+        })
+    });
+    if let Some(f) = &files {
+        while f.log.lock().map(|l| l.writes.is_empty() && l.failures == 0).unwrap() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let mut watchers = tokio::task::JoinSet::new();
     let retry = RetryConfig {
         max_attempts: scenario.http_attempts,
         ..RetryConfig::default()
@@ -691,18 +879,44 @@ pub async fn run(scenario: &Scenario, heap: &dyn Fn() -> i64) -> Report {
                 },
                 retry: retry.clone(),
             });
-            let builder = ManagedCredentialsProvider::builder()
+            let mut builder = ManagedCredentialsProvider::builder()
                 .config(config.clone())
-                .client(client)
                 .clock(Arc::clone(&clock) as Arc<dyn Clock>);
+            if files.is_none() {
+                builder = builder.client(client);
+            }
             let pods = Arc::clone(&pods);
+            let kms = Arc::clone(&kms);
+            let file_source = files.is_some();
             builds.spawn(async move {
                 let provider = builder.build().await.expect("provider builds");
                 let handle = provider.access_key_provider(SECRET);
+                // A file-source pod sends nothing to KMS: what it serves is seen through
+                // `subscribe`, which is notified on every new key.
+                let watcher = if file_source {
+                    let mut keys = provider
+                        .subscribe(SECRET)
+                        .await
+                        .expect("the operator wrote the files");
+                    kms.pod_serves(i, key_version(keys.borrow_and_update().access_key_id()));
+                    Some(async move {
+                        while keys.changed().await.is_ok() {
+                            let version = key_version(keys.borrow_and_update().access_key_id());
+                            kms.pod_serves(i, version);
+                        }
+                    })
+                } else {
+                    None
+                };
                 let _ = pods[i].provider.set((provider, handle));
+                watcher
             });
         }
-        while builds.try_join_next().is_some() {}
+        while let Some(built) = builds.try_join_next() {
+            if let Some(watcher) = built.expect("pod task") {
+                watchers.spawn(watcher);
+            }
+        }
         for &i in &by_phase[(tick % period) as usize] {
             read(&pods, i, &kms, &counters);
         }
@@ -710,7 +924,14 @@ pub async fn run(scenario: &Scenario, heap: &dyn Fn() -> i64) -> Report {
             heap_peak = heap_peak.max(heap() - heap_baseline);
         }
     }
-    while builds.join_next().await.is_some() {}
+    while let Some(built) = builds.join_next().await {
+        if let Some(watcher) = built.expect("pod task") {
+            watchers.spawn(watcher);
+        }
+    }
+    if let Some(operator) = operator {
+        operator.abort();
+    }
 
     let (mut seconds, has_mark, pod_reached) = {
         let s = kms.state.lock().unwrap();
@@ -788,6 +1009,26 @@ pub async fn run(scenario: &Scenario, heap: &dyn Fn() -> i64) -> Report {
             provider.close().await;
         }
     }
+    // Closing the providers ends their receivers' loops.
+    while watchers.join_next().await.is_some() {}
+    let operator_log = files
+        .as_ref()
+        .map(|f| std::mem::take(&mut *f.log.lock().unwrap()))
+        .unwrap_or_default();
+    // From the operator's write of the target version (the first write after the mark).
+    let reached_after_write = match (scenario.mark(), files.is_some()) {
+        (Some(mark), true) => {
+            let mark = mark.as_secs_f64();
+            match operator_log.writes.iter().find(|(at, _)| *at >= mark) {
+                Some((written, _)) => reached
+                    .iter()
+                    .map(|r| r.map(|r| r + mark - written))
+                    .collect(),
+                None => vec![None; reached.len()],
+            }
+        }
+        _ => Vec::new(),
+    };
     let c = &counters;
     Report {
         name: scenario.name,
@@ -837,6 +1078,10 @@ pub async fn run(scenario: &Scenario, heap: &dyn Fn() -> i64) -> Report {
             }
             (_, None) => (0, "the start"),
         },
+        file_writes: operator_log.writes,
+        operator_failures: operator_log.failures,
+        reached_after_write,
+        blocking_clock_advance: operator_log.clock_advance,
     }
 }
 
