@@ -812,7 +812,12 @@ pub async fn run(scenario: &Scenario, heap: &dyn Fn() -> i64) -> Report {
         })
     });
     if let Some(f) = &files {
-        while f.log.lock().map(|l| l.writes.is_empty() && l.failures == 0).unwrap() {
+        while f
+            .log
+            .lock()
+            .map(|l| l.writes.is_empty() && l.failures == 0)
+            .unwrap()
+        {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
