@@ -2063,13 +2063,14 @@
 //! directly. The price is on the pods' side: each reads its files every 2 s (7,600 allocations per
 //! pod over the run's 150 polls, against 120–480 per KMS pod over hours), and the heap per pod is
 //! 24 KiB against 3.4 KiB for a KMS pod. **That heap grows with the run**: 24.2 KiB after 300 s and
-//! 67.6 KiB after 900 s at 1,000 pods (the same scenario, only longer; a one-off run, not kept),
-//! about 145 bytes per pod and poll. Something keeps memory on every poll — the provider's
-//! file-polling path or the simulation's own per-pod bookkeeping, not yet told apart; the KMS
-//! scenarios refresh every 6 h, so they would not show it. Found by this run and **not investigated
-//! further**. The paused clock does not move while a blocking read runs — tokio inhibits its
-//! auto-advance while a `spawn_blocking` task is alive on a current-thread runtime; the operator's
-//! writes measured 0 s of simulated time, and `tests/fleet.rs` checks both that and a blocking task
+//! 67.6 KiB after 900 s at 1,000 pods (the same scenario, only longer; one-off runs, not kept),
+//! about 145 bytes per pod and poll. The same pods fetching from KMS every 2 s instead
+//! (`refresh_max_interval_ms` 2 s, no jitter, quota raised; also one-off) stay at 3.4 KiB after 300
+//! s and after 900 s, so the cache's refresh loop is not it: the growth is on the file source's
+//! read path (or in the simulation's file-only parts). Found by this run, **not located or fixed**.
+//! The paused clock does not move while a blocking read runs — tokio inhibits its auto-advance
+//! while a `spawn_blocking` task is alive on a current-thread runtime; the operator's writes
+//! measured 0 s of simulated time, and `tests/fleet.rs` checks both that and a blocking task
 //! against a pending timer. Chart: `docs/fleet/synced_file_rotation_10000.png`.
 //!
 //! **The HTTP clients' own retries multiply the load under throttling.** With
