@@ -2067,10 +2067,10 @@
 //! about 145 bytes per pod and poll. The same pods fetching from KMS every 2 s instead
 //! (`refresh_max_interval_ms` 2 s, no jitter, quota raised; also one-off) stay at 3.4 KiB after 300
 //! s and after 900 s, so the cache's refresh loop is not it. Nor is the file source:
-//! `tests/secret_files_heap.rs` runs 50 providers polling a synced file every 2 s, 400 polls each,
-//! under a counting allocator, and the live heap does not grow (a 145-byte-per-poll leak would be
-//! 2 MB). The growth is in the simulation's file-mode bookkeeping (its `subscribe` watchers and
-//! per-pod records); not located further.
+//! `tests/secret_files_heap.rs` runs 50 providers, each with a waiting `subscribe` receiver,
+//! polling a synced file every 2 s, 400 polls each, under a counting allocator, and the live heap
+//! does not grow (a 145-byte-per-poll leak would be 2 MB). So the growth is in the simulation's
+//! own file-mode code; not located further.
 //! The paused clock does not move while a blocking read runs — tokio inhibits its auto-advance
 //! while a `spawn_blocking` task is alive on a current-thread runtime; the operator's writes
 //! measured 0 s of simulated time, and `tests/fleet.rs` checks both that and a blocking task

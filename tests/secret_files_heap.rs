@@ -1,4 +1,5 @@
-//! The file source does not grow the heap as it polls: 50 providers reading one synced file
+//! The file source does not grow the heap as it polls: 50 providers (each with a `subscribe`
+//! receiver waiting) reading one synced file
 //! every 2 s (paused clock), 400 polls each, measured by a counting global allocator. A leak of
 //! 145 bytes per poll would show as 2 MB; the fleet simulation's file-source pods grew by
 //! ~145 bytes per poll, and this test pins that growth outside the library (in the simulation's
@@ -57,6 +58,9 @@ async fn polling_a_synced_file_does_not_grow_the_heap() {
             .await
             .unwrap();
         pod.get_access_key(NAME).await.unwrap();
+        // A subscriber per pod too, as the fleet simulation has.
+        let mut keys = pod.subscribe(NAME).await.unwrap();
+        tokio::spawn(async move { while keys.changed().await.is_ok() {} });
         pods.push(pod);
     }
     let mut marks = Vec::new();
