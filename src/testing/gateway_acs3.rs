@@ -11,13 +11,11 @@
 //! `InvalidAccessKeyId.NotFound`, `IllegalTimestamp`, `SignatureNonceUsed`,
 //! `MissingSecurityToken`, `InvalidSecurityToken.*`).
 
-use std::time::SystemTime;
-
 use hyper::body::Bytes;
 use hyper::Request;
 
 use super::gateway_api::{
-    not_found_key, pct, reject, signature_mismatch, CallerRecord, Rejection, MAX_TIMESTAMP_SKEW,
+    check_timestamp, not_found_key, pct, reject, signature_mismatch, CallerRecord, Rejection,
 };
 use super::{lock, Shared};
 
@@ -167,28 +165,7 @@ pub(crate) fn verify(
         }
     }
     let date = header(request, "x-acs-date").unwrap_or("");
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    let sent = time::PrimitiveDateTime::parse(date, &format)
-        .map(|t| SystemTime::from(t.assume_utc()))
-        .map_err(|_| {
-            reject(
-                400,
-                "IllegalTimestamp",
-                format!("The input parameter \"x-acs-date\" that is mandatory for processing this request is not supplied or malformed: {date:?}."),
-            )
-        })?;
-    let skew = server_now
-        .duration_since(sent)
-        .or_else(|_| sent.duration_since(server_now))
-        .unwrap_or_default();
-    if skew > MAX_TIMESTAMP_SKEW {
-        return Err(reject(
-            400,
-            "IllegalTimestamp",
-            format!("The x-acs-date {date} is more than 15 minutes away from the server time."),
-        ));
-    }
+    check_timestamp("x-acs-date", date, server_now)?;
     if let Some(sent_hash) = header(request, "x-acs-content-sha256") {
         if sent_hash != sha256_hex(request.body()) {
             return Err(reject(

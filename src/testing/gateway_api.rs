@@ -298,6 +298,39 @@ pub(crate) struct Rejection {
     pub message: String,
 }
 
+/// Checks a request's ISO 8601 UTC timestamp (`Timestamp` for RPC v1, `x-acs-date` for V3) is
+/// well formed and within [`MAX_TIMESTAMP_SKEW`] of the server's clock, with the service's
+/// `IllegalTimestamp` answers.
+pub(crate) fn check_timestamp(
+    field: &str,
+    value: &str,
+    server_now: SystemTime,
+) -> Result<(), Rejection> {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    let sent = time::PrimitiveDateTime::parse(value, &format)
+        .map(|t| SystemTime::from(t.assume_utc()))
+        .map_err(|_| {
+            reject(
+                400,
+                "IllegalTimestamp",
+                format!("The input parameter \"{field}\" that is mandatory for processing this request is not supplied or malformed: {value:?}."),
+            )
+        })?;
+    let skew = server_now
+        .duration_since(sent)
+        .or_else(|_| sent.duration_since(server_now))
+        .unwrap_or_default();
+    if skew > MAX_TIMESTAMP_SKEW {
+        return Err(reject(
+            400,
+            "IllegalTimestamp",
+            format!("The {field} {value} is more than 15 minutes away from the server time."),
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn reject(status: u16, code: &'static str, message: impl Into<String>) -> Rejection {
     Rejection {
         status,
@@ -585,28 +618,7 @@ pub(crate) fn check_common(
         }
     }
     let timestamp = param(params, "Timestamp").unwrap_or("");
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    let sent = time::PrimitiveDateTime::parse(timestamp, &format)
-        .map(|t| SystemTime::from(t.assume_utc()))
-        .map_err(|_| {
-            reject(
-                400,
-                "IllegalTimestamp",
-                format!("The input parameter \"Timestamp\" that is mandatory for processing this request is not supplied or malformed: {timestamp:?}."),
-            )
-        })?;
-    let skew = server_now
-        .duration_since(sent)
-        .or_else(|_| sent.duration_since(server_now))
-        .unwrap_or_default();
-    if skew > MAX_TIMESTAMP_SKEW {
-        return Err(reject(
-            400,
-            "IllegalTimestamp",
-            format!("The Timestamp {timestamp} is more than 15 minutes away from the server time."),
-        ));
-    }
+    check_timestamp("Timestamp", timestamp, server_now)?;
     if param(params, "SignatureVersion") != Some("1.0") {
         return Err(reject(
             400,
