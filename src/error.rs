@@ -9,25 +9,72 @@ use crate::kms::KmsError;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Every failure the crate reports. Messages never contain secrets.
+///
+/// Each variant holds its stage's typed error **boxed**, so that an `Error` is two words and a
+/// `Result<Arc<AccessKey>, Error>` is returned in registers: the stage errors carry the
+/// endpoint, secret name and KMS request id (up to 152 bytes), and moving that size through
+/// every cached read cost more than the read itself. Match the stage, then the boxed error:
+///
+/// ```
+/// # use aliyun_managed_credentials::{Error, KmsError};
+/// fn describe(error: &Error) -> &'static str {
+///     match error {
+///         Error::Kms(kms) => match &**kms {
+///             KmsError::Transport { .. } => "KMS unreachable",
+///             _ => "KMS refused",
+///         },
+///         Error::Config(_) | Error::Identity(_) => "fix the configuration",
+///         _ => "other",
+///     }
+/// }
+/// # let _ = describe;
+/// ```
+///
+/// The questions most callers ask have methods: [`is_retryable`](Self::is_retryable),
+/// [`code`](Self::code), [`is_secret_not_found`](Self::is_secret_not_found),
+/// [`is_configuration`](Self::is_configuration), [`is_closed`](Self::is_closed).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The configuration (file, environment or builder) is invalid.
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(Box<ConfigError>),
     /// A ClientKey, password, AccessKey or CA file could not be loaded.
     #[error(transparent)]
-    Identity(#[from] IdentityError),
+    Identity(Box<IdentityError>),
     /// KMS could not be reached or answered with an error.
     #[error(transparent)]
-    Kms(#[from] KmsError),
+    Kms(Box<KmsError>),
     /// A fetched secret could not be understood (or is not the kind asked for).
     #[error(transparent)]
-    Secret(#[from] crate::secret::SecretError),
+    Secret(Box<crate::secret::SecretError>),
     /// The provider itself: closed, no endpoints, no runtime, no configuration file.
     #[error(transparent)]
-    Provider(#[from] crate::provider::ProviderError),
+    Provider(Box<crate::provider::ProviderError>),
 }
+
+// The point of the boxes: a `Result<Arc<_>, Error>` fits in two registers.
+const _: () = assert!(std::mem::size_of::<Error>() <= 16);
+
+/// `?` converts each stage's error into [`Error`], boxing it.
+macro_rules! from_stage_error {
+    ($($variant:ident($stage:ty)),* $(,)?) => {$(
+        impl From<$stage> for Error {
+            #[cold]
+            fn from(e: $stage) -> Self {
+                Error::$variant(Box::new(e))
+            }
+        }
+    )*};
+}
+
+from_stage_error!(
+    Config(ConfigError),
+    Identity(IdentityError),
+    Kms(KmsError),
+    Secret(crate::secret::SecretError),
+    Provider(crate::provider::ProviderError),
+);
 
 /// KMS codes that mean "no such secret (or version)". `Forbidden.ResourceNotFound` is the
 /// shared gateway's documented code; the instance API's code for a missing secret is not
@@ -75,23 +122,21 @@ impl Error {
     pub fn is_configuration(&self) -> bool {
         matches!(
             self,
-            Error::Config(_)
-                | Error::Identity(_)
-                | Error::Secret(_)
-                | Error::Provider(
-                    crate::provider::ProviderError::NoEndpoints
-                        | crate::provider::ProviderError::NoRuntime
-                        | crate::provider::ProviderError::BlockingWouldDeadlock { .. }
-                )
+            Error::Config(_) | Error::Identity(_) | Error::Secret(_)
+        ) || matches!(
+            self,
+            Error::Provider(e) if matches!(
+                **e,
+                crate::provider::ProviderError::NoEndpoints
+                    | crate::provider::ProviderError::NoRuntime
+                    | crate::provider::ProviderError::BlockingWouldDeadlock { .. }
+            )
         )
     }
 
     /// Whether the provider was closed (by `close()`, or its runtime shut down): build a new one.
     pub fn is_closed(&self) -> bool {
-        matches!(
-            self,
-            Error::Provider(crate::provider::ProviderError::Closed)
-        )
+        matches!(self, Error::Provider(e) if matches!(**e, crate::provider::ProviderError::Closed))
     }
 }
 
@@ -101,7 +146,7 @@ mod tests {
     use crate::kms::TransportErrorKind;
 
     fn service(code: &str) -> Error {
-        Error::Kms(KmsError::Service {
+        Error::from(KmsError::Service {
             endpoint: "kms.cn-hangzhou.aliyuncs.com".into(),
             secret_name: "acs/ram/user/app".into(),
             http_status: 404,
@@ -124,7 +169,7 @@ mod tests {
         assert!(throttled.is_retryable());
         assert!(!throttled.is_secret_not_found());
 
-        let down = Error::Kms(KmsError::Transport {
+        let down = Error::from(KmsError::Transport {
             endpoint: "e".into(),
             kind: TransportErrorKind::Timeout,
             detail: "d".into(),
@@ -132,11 +177,11 @@ mod tests {
         assert!(down.is_retryable());
         assert_eq!(down.code(), None);
 
-        let config = Error::Config(crate::config::ConfigError::NoEndpoint { origin: "f".into() });
+        let config = Error::from(crate::config::ConfigError::NoEndpoint { origin: "f".into() });
         assert!(config.is_configuration());
         assert!(!config.is_retryable());
 
-        let closed = Error::Provider(crate::provider::ProviderError::Closed);
+        let closed = Error::from(crate::provider::ProviderError::Closed);
         assert!(closed.is_closed());
         assert!(!closed.is_configuration());
     }

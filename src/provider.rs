@@ -90,9 +90,9 @@ impl RefreshOutcome {
 impl From<FetchError> for Error {
     fn from(e: FetchError) -> Self {
         match e {
-            FetchError::Kms(e) => Error::Kms(e),
-            FetchError::Secret(e) => Error::Secret(e),
-            FetchError::Closed => Error::Provider(ProviderError::Closed),
+            FetchError::Kms(e) => e.into(),
+            FetchError::Secret(e) => e.into(),
+            FetchError::Closed => ProviderError::Closed.into(),
         }
     }
 }
@@ -479,6 +479,6 @@ fn outcome(snapshot: &Snapshot, rejected: &AccessKey) -> RefreshOutcome {
             RefreshOutcome::NewKey(Arc::clone(ak))
         }
         Ok(ak) => RefreshOutcome::Unchanged(Arc::clone(ak)),
-        Err(e) => RefreshOutcome::Failed(Error::Secret(e.clone())),
+        Err(e) => RefreshOutcome::Failed(e.clone().into()),
     }
 }

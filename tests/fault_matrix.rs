@@ -167,14 +167,19 @@ fn short(e: &Error) -> String {
     }
     let text = e.to_string();
     let kind = match e {
-        Error::Kms(KmsError::Transport { kind, .. }) => format!("transport: {kind}"),
-        Error::Kms(KmsError::InvalidResponse { http_status, .. }) => {
-            format!("invalid answer (HTTP {http_status})")
-        }
-        Error::Secret(aliyun_managed_credentials::SecretError::Expired { .. }) => {
-            "`SecretError::Expired` (not served)".to_owned()
-        }
-        Error::Secret(_) => "`SecretError` (SecretData rejected)".to_owned(),
+        Error::Kms(kms) => match &**kms {
+            KmsError::Transport { kind, .. } => format!("transport: {kind}"),
+            KmsError::InvalidResponse { http_status, .. } => {
+                format!("invalid answer (HTTP {http_status})")
+            }
+            _ => text.chars().take(40).collect(),
+        },
+        Error::Secret(secret) => match &**secret {
+            aliyun_managed_credentials::SecretError::Expired { .. } => {
+                "`SecretError::Expired` (not served)".to_owned()
+            }
+            _ => "`SecretError` (SecretData rejected)".to_owned(),
+        },
         _ => text.chars().take(40).collect(),
     };
     format!(
@@ -232,7 +237,7 @@ async fn fault_matrix() {
             "KMS answers after the request timeout (1 s)",
             set_always(Fault::Delay(Duration::from_millis(1500))),
             heal_and_rotate,
-            |e| matches!(e, Error::Kms(KmsError::Transport { .. })) && e.is_retryable(),
+            |e| matches!(e, Error::Kms(k) if matches!(**k, KmsError::Transport { .. })) && e.is_retryable(),
         )
         .await,
         run_row(
@@ -241,7 +246,7 @@ async fn fault_matrix() {
                 chunk_delay: Duration::from_millis(400),
             }),
             heal_and_rotate,
-            |e| matches!(e, Error::Kms(KmsError::Transport { .. })),
+            |e| matches!(e, Error::Kms(k) if matches!(**k, KmsError::Transport { .. })),
         )
         .await,
         run_row(
@@ -255,7 +260,7 @@ async fn fault_matrix() {
             "oversized body (2 MiB, cap 1 MiB)",
             set_always(Fault::Oversized { bytes: 2 << 20 }),
             heal_and_rotate,
-            |e| matches!(e, Error::Kms(KmsError::InvalidResponse { .. })),
+            |e| matches!(e, Error::Kms(k) if matches!(**k, KmsError::InvalidResponse { .. })),
         )
         .await,
         run_row(
@@ -289,7 +294,7 @@ async fn fault_matrix() {
             |e| {
                 matches!(
                     e,
-                    Error::Secret(aliyun_managed_credentials::SecretError::Expired { .. })
+                    Error::Secret(s) if matches!(**s, aliyun_managed_credentials::SecretError::Expired { .. })
                 )
             },
         )
@@ -325,7 +330,7 @@ async fn unreachable_kms_fails_cold_reads_with_the_cause() {
         .unwrap();
     let err = p.get_access_key(NAME).await.unwrap_err();
     assert!(
-        matches!(&err, Error::Kms(KmsError::Transport { kind, .. }) if kind.to_string().contains("TLS")),
+        matches!(&err, Error::Kms(k) if matches!(&**k, KmsError::Transport { kind, .. } if kind.to_string().contains("TLS"))),
         "{err}"
     );
     assert!(
@@ -349,7 +354,8 @@ async fn unreachable_kms_fails_cold_reads_with_the_cause() {
         .unwrap();
     let err = p.get_access_key(NAME).await.unwrap_err();
     assert!(
-        matches!(&err, Error::Kms(KmsError::Transport { .. })) && err.is_retryable(),
+        matches!(&err, Error::Kms(k) if matches!(**k, KmsError::Transport { .. }))
+            && err.is_retryable(),
         "{err}"
     );
     record(format!(

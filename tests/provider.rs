@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime};
 
 use aliyun_managed_credentials::config::Config;
 use aliyun_managed_credentials::testing::{AccessPoint, Fault, LocalKms, RamCredentialOptions};
+use aliyun_managed_credentials::RefreshOutcome;
 use aliyun_managed_credentials::{Error, ManagedCredentialsProvider};
-use aliyun_managed_credentials::{ProviderError, RefreshOutcome};
 
 const NAME: &str = "acs/ram/user/app";
 
@@ -367,7 +367,7 @@ async fn close_stops_background_work() {
     assert_eq!(kms.request_count(NAME), after);
     assert!(matches!(
         p.get_access_key(NAME).await,
-        Err(Error::Provider(ProviderError::Closed))
+        Err(e) if e.is_closed()
     ));
 }
 

@@ -214,6 +214,7 @@ impl AccessKeyProvider {
     }
 
     /// The cached key if a usable one is cached; never does I/O or waits.
+    #[inline]
     pub fn cached(&self) -> Option<Result<Arc<AccessKey>>> {
         self.with_cached(Arc::clone)
     }
@@ -230,9 +231,7 @@ impl AccessKeyProvider {
         match cache.slot_access_key_hit(&self.slot, f) {
             KeyHit::Key(value) => Some(Ok(value)),
             KeyHit::Miss => None,
-            KeyHit::NotAccessKey => cache
-                .access_key_error(&self.slot)
-                .map(|e| Err(crate::Error::Secret(e))),
+            KeyHit::NotAccessKey => cache.access_key_error(&self.slot).map(|e| Err(e.into())),
         }
     }
 

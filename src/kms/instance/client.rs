@@ -98,7 +98,7 @@ impl InstanceClient {
     ) -> Result<Self, crate::Error> {
         let endpoint = config.endpoint.clone();
         let request_error = |detail: String| {
-            crate::Error::Kms(KmsError::Request {
+            crate::Error::from(KmsError::Request {
                 endpoint: endpoint.to_string(),
                 detail,
             })
