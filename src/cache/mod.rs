@@ -37,6 +37,7 @@ pub(crate) mod stats;
 use crate::clock::Clock;
 use endpoints::Endpoints;
 use rate_limit::TokenBucket;
+use recent::Seen;
 use restart::RestartCache;
 use stats::{CertificateHealth, Counters, Health, SecretHealth, Stats};
 
@@ -89,6 +90,7 @@ pub(crate) struct Snapshot {
 }
 
 impl Snapshot {
+    #[inline]
     fn is_usable(&self) -> bool {
         !self.expired.load(Ordering::Relaxed)
     }
@@ -102,6 +104,19 @@ pub(crate) enum KeyHit<R> {
     NotAccessKey,
     /// Nothing usable cached.
     Miss,
+}
+
+impl<R> From<Option<Option<R>>> for KeyHit<R> {
+    /// From a read that found nothing usable (`None`), a usable secret that is not an
+    /// AccessKey (`Some(None)`), or a key (`Some(Some(_))`).
+    #[inline]
+    fn from(read: Option<Option<R>>) -> Self {
+        match read {
+            Some(Some(value)) => KeyHit::Key(value),
+            Some(None) => KeyHit::NotAccessKey,
+            None => KeyHit::Miss,
+        }
+    }
 }
 
 /// Why a fetch was started (for logs).
@@ -138,6 +153,9 @@ struct SlotSchedule {
 /// Everything the cache keeps for one secret name.
 #[derive(Debug)]
 pub(crate) struct Slot {
+    /// The [`Cache::id`] of the provider the slot belongs to (the per-thread memo finds slots
+    /// by provider and name).
+    owner: u64,
     name: Arc<str>,
     current: ArcSwapOption<Snapshot>,
     /// Stamped after each publication into `current` (see [`recent`]); 0 before the first.
@@ -170,6 +188,9 @@ pub(crate) struct CacheParts {
 
 /// The engine behind `ManagedCredentialsProvider`.
 pub(crate) struct Cache {
+    /// Unique per provider (drawn from the generation counter), so that one thread's memo of
+    /// two providers' slots of the same name cannot mix them up.
+    id: u64,
     slots: ArcSwap<SlotMap>,
     insert_lock: Mutex<()>,
     endpoints: Endpoints,
@@ -204,6 +225,14 @@ impl std::fmt::Debug for Cache {
 impl Drop for Cache {
     fn drop(&mut self) {
         self.shutdown.send_replace(true);
+        // Threads' memos may keep slots alive (see `recent`): empty them, so a dropped
+        // provider's secrets go with it and its `subscribe()` receivers end.
+        for slot in self.slots.load().values() {
+            slot.current.store(None);
+            if let Ok(mut subscribers) = slot.subscribers.lock() {
+                subscribers.take();
+            }
+        }
     }
 }
 
@@ -213,6 +242,7 @@ impl Cache {
         let runtime = tokio::runtime::Handle::current();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let cache = Arc::new(Self {
+            id: recent::next_generation(),
             slots: ArcSwap::from_pointee(SlotMap::default()),
             insert_lock: Mutex::new(()),
             endpoints: parts.endpoints,
@@ -246,6 +276,7 @@ impl Cache {
     }
 
     /// Closed by `close()` (or the last handle dropped).
+    #[inline]
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Relaxed)
     }
@@ -271,73 +302,102 @@ impl Cache {
         name: &str,
         f: impl FnOnce(&Arc<Snapshot>) -> R,
     ) -> Option<R> {
-        let slots = self.slots.load();
-        self.with_slot_current(slots.get(name)?, f)
+        self.with_named(name, |seen| f(seen.snapshot))
     }
 
-    /// [`with_current`](Self::with_current) for a slot the caller already holds (the
-    /// per-secret handle skips the name lookup).
+    /// What a read of `name` sees: this thread's memo first (no hash, no shared write), else
+    /// the name map and the slot.
     #[inline]
-    pub(crate) fn with_slot_current<R>(
+    fn with_named<R>(&self, name: &str, f: impl FnOnce(Seen<'_>) -> R) -> Option<R> {
+        let mut f = Some(f);
+        match recent::with_name(self.id, name, |seen| {
+            self.is_servable(seen.snapshot)
+                .then(|| f.take().map(|f| f(seen)))
+                .flatten()
+        }) {
+            Some(remembered) => remembered,
+            None => self.with_named_slow(name, f.take()?),
+        }
+    }
+
+    /// [`with_named`](Self::with_named) when this thread does not remember `name`'s current
+    /// generation. Not inlined: it keeps the hit small.
+    #[inline(never)]
+    fn with_named_slow<R>(&self, name: &str, f: impl FnOnce(Seen<'_>) -> R) -> Option<R> {
+        let slots = self.slots.load();
+        self.with_slot(slots.get(name)?, f)
+    }
+
+    /// What a read of the slot the caller holds sees (the per-secret handle skips the name).
+    #[inline]
+    pub(crate) fn with_slot<R>(
         &self,
-        slot: &Slot,
-        f: impl FnOnce(&Arc<Snapshot>) -> R,
+        slot: &Arc<Slot>,
+        f: impl FnOnce(Seen<'_>) -> R,
     ) -> Option<R> {
         let generation = slot.generation.load(Ordering::Acquire);
         let mut f = Some(f);
         // This thread's memo first: no shared write at all.
-        match recent::with(generation, |snapshot| {
-            self.is_servable(snapshot)
-                .then(|| f.take().map(|f| f(snapshot)))
+        match recent::with_generation(generation, |seen| {
+            self.is_servable(seen.snapshot)
+                .then(|| f.take().map(|f| f(seen)))
                 .flatten()
         }) {
             Some(remembered) => remembered,
-            None => {
-                let current = slot.current.load();
-                let snapshot = current.as_ref().filter(|s| self.is_servable(s))?;
-                if generation != 0 {
-                    recent::remember(generation, snapshot);
-                }
-                f.take().map(|f| f(snapshot))
-            }
+            None => self.with_slot_slow(slot, generation, f.take()?),
         }
     }
 
-    /// The AccessKey hot path by name: lends the cached key to `f`. Small on purpose: an
-    /// [`Error`](crate::Error) is 152 bytes, and carrying one through the layers of a hit cost
-    /// more (memmoves) than the lookup itself; the rare error is built by [`Self::access_key_error`].
+    /// [`with_slot`](Self::with_slot) when this thread does not remember `generation`: loads
+    /// the slot's snapshot and remembers it.
+    #[inline(never)]
+    fn with_slot_slow<R>(
+        &self,
+        slot: &Arc<Slot>,
+        generation: u64,
+        f: impl FnOnce(Seen<'_>) -> R,
+    ) -> Option<R> {
+        let current = slot.current.load();
+        let snapshot = current.as_ref().filter(|s| self.is_servable(s))?;
+        if generation == 0 {
+            // Published but not yet stamped: serve it, remember nothing.
+            return Some(f(Seen {
+                snapshot,
+                access_key: snapshot.access_key.as_ref().ok(),
+            }));
+        }
+        Some(recent::remember(slot, generation, snapshot, f))
+    }
+
+    /// The AccessKey hot path by name: lends the cached key to `f`. Small on purpose: the
+    /// rare error is built by [`Self::access_key_error`] on a cold path.
     #[inline]
     pub(crate) fn access_key_hit<R>(
         &self,
         name: &str,
         f: impl FnOnce(&Arc<AccessKey>) -> R,
     ) -> KeyHit<R> {
-        match self.slots.load().get(name) {
-            Some(slot) => self.slot_access_key_hit(slot, f),
-            None => KeyHit::Miss,
-        }
+        KeyHit::from(self.with_named(name, |seen| seen.access_key.map(f)))
     }
 
     /// [`access_key_hit`](Self::access_key_hit) for a slot the caller already holds.
     #[inline]
     pub(crate) fn slot_access_key_hit<R>(
         &self,
-        slot: &Slot,
+        slot: &Arc<Slot>,
         f: impl FnOnce(&Arc<AccessKey>) -> R,
     ) -> KeyHit<R> {
-        match self.with_slot_current(slot, |s| s.access_key.as_ref().ok().map(f)) {
-            Some(Some(value)) => KeyHit::Key(value),
-            Some(None) => KeyHit::NotAccessKey,
-            None => KeyHit::Miss,
-        }
+        KeyHit::from(self.with_slot(slot, |seen| seen.access_key.map(f)))
     }
 
     /// Why the cached secret of `slot` is not an AccessKey (after [`KeyHit::NotAccessKey`]);
     /// `None` if the slot changed meanwhile (the caller then fetches).
     #[cold]
-    pub(crate) fn access_key_error(&self, slot: &Slot) -> Option<SecretError> {
-        self.with_slot_current(slot, |s| s.access_key.as_ref().err().cloned())
-            .flatten()
+    pub(crate) fn access_key_error(&self, slot: &Arc<Slot>) -> Option<SecretError> {
+        self.with_slot(slot, |seen| {
+            seen.snapshot.access_key.as_ref().err().cloned()
+        })
+        .flatten()
     }
 
     /// [`access_key_error`](Self::access_key_error) by name.
@@ -466,6 +526,7 @@ impl Cache {
             return Arc::clone(slot);
         }
         let slot = Arc::new(Slot {
+            owner: self.id,
             name: Arc::from(name),
             current: ArcSwapOption::empty(),
             generation: AtomicU64::new(0),

@@ -456,8 +456,8 @@ async fn an_already_expired_key_is_a_failed_fetch() {
         let err = p.get_access_key(NAME).await.unwrap_err();
         assert!(
             matches!(
-                err,
-                crate::Error::Secret(crate::SecretError::Expired { .. })
+                &err,
+                crate::Error::Secret(e) if matches!(**e, crate::SecretError::Expired { .. })
             ),
             "{err}"
         );
@@ -801,12 +801,7 @@ async fn close_stops_background_work_and_drop_too() {
     let p = provider_with(vec![kms.clone()], refresh()).await;
     p.get_access_key(NAME).await.unwrap();
     p.close().await;
-    assert!(matches!(
-        p.get_access_key(NAME).await,
-        Err(crate::Error::Provider(
-            crate::provider::ProviderError::Closed
-        ))
-    ));
+    assert!(p.get_access_key(NAME).await.is_err_and(|e| e.is_closed()));
     sleep(48 * 3600).await;
     assert_eq!(kms.requests(), 1);
     assert!(p.health().closed);
@@ -916,15 +911,24 @@ async fn the_handle_lends_the_cached_key_without_a_lookup_or_a_clone() {
         .with_cached(|k| k.access_key_id().to_owned())
         .is_none());
     assert!(handle.cached().is_none());
-    let key = p.get_access_key(NAME).await.unwrap();
-    let strong_before = Arc::strong_count(&key);
-    let lent = handle
-        .with_cached(|k| (k.access_key_id().to_owned(), Arc::strong_count(k)))
-        .unwrap()
-        .unwrap();
-    assert_eq!(lent.0, ak_id(1));
-    assert_eq!(lent.1, strong_before, "lending does not clone the Arc");
-    assert_eq!(handle.cached().unwrap().unwrap().access_key_id(), ak_id(1));
+    p.get_access_key(NAME).await.unwrap();
+    let lent = || {
+        handle
+            .with_cached(|k| (k.access_key_id().to_owned(), Arc::strong_count(k)))
+            .unwrap()
+            .unwrap()
+    };
+    let (id, strong_before) = lent();
+    assert_eq!(id, ak_id(1));
+    assert_eq!(lent().1, strong_before, "lending does not clone the Arc");
+    let held = handle.cached().unwrap().unwrap();
+    assert_eq!(held.access_key_id(), ak_id(1));
+    assert_eq!(
+        lent().1,
+        strong_before + 1,
+        "cached() clones the Arc it lends"
+    );
+    drop(held);
     // A new version is seen through the held slot.
     kms.rotate(None);
     p.refresh_now(NAME).await.unwrap();
@@ -992,4 +996,59 @@ async fn the_thread_memo_never_mixes_secrets_or_providers_and_follows_each_new_v
             a.refresh_now(name).await.unwrap();
         }
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_thread_hands_out_its_own_copy_of_the_key() {
+    let kms = ScriptedKms::new("a");
+    let p = provider_with(vec![kms.clone()], refresh()).await;
+    p.get_access_key(NAME).await.unwrap();
+    let handle = p.access_key_provider(NAME);
+    let here = (
+        p.cached_access_key(NAME).unwrap().unwrap(),
+        p.cached_access_key(NAME).unwrap().unwrap(),
+        handle.cached().unwrap().unwrap(),
+    );
+    assert!(Arc::ptr_eq(&here.0, &here.1), "one thread, one copy");
+    assert!(Arc::ptr_eq(&here.0, &here.2), "by name and by handle alike");
+    let there = std::thread::scope(|s| {
+        s.spawn(|| {
+            (
+                p.cached_access_key(NAME).unwrap().unwrap(),
+                handle.cached().unwrap().unwrap(),
+            )
+        })
+        .join()
+        .unwrap()
+    });
+    assert!(Arc::ptr_eq(&there.0, &there.1));
+    assert!(
+        !Arc::ptr_eq(&here.0, &there.0),
+        "another thread clones another reference count"
+    );
+    assert!(here.0.same_key(&there.0), "the same key");
+    assert_eq!(p.stats().fetches, 1);
+    // After a rotation every thread's copy is replaced on its next read.
+    kms.rotate(None);
+    p.refresh_now(NAME).await.unwrap();
+    assert_eq!(
+        p.cached_access_key(NAME).unwrap().unwrap().access_key_id(),
+        ak_id(2)
+    );
+    assert_eq!(handle.cached().unwrap().unwrap().access_key_id(), ak_id(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_provider_ends_its_receivers_though_a_thread_remembers_its_slot() {
+    let kms = ScriptedKms::new("a");
+    let p = provider_with(vec![kms.clone()], refresh()).await;
+    let mut rx = p.subscribe(NAME).await.unwrap();
+    // This thread's memo now holds the slot.
+    assert!(p.cached_access_key(NAME).unwrap().is_ok());
+    drop(p);
+    tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while rx.changed().await.is_ok() {}
+    })
+    .await
+    .expect("the receiver ends with the provider");
 }
