@@ -1,6 +1,7 @@
 //! Hot-path cost of a cached read against the baseline an application would write itself, a
 //! `RwLock<HashMap<String, Arc<AccessKey>>>` lookup + `Arc` clone, and against moka's `get`,
-//! measured in the same run on 1 and 2 threads: `get_access_key`, `cached_access_key`, the
+//! measured in the same run on 1 and 2 threads (and the 2-thread loop on 1 thread, to compare
+//! aggregate throughput like with like): `get_access_key`, `cached_access_key`, the
 //! per-secret handle's `cached()` and its lending `with_cached`; allocations per hit and memory
 //! per cached secret (counting allocator); a cold fetch through the whole cache (in-memory KMS,
 //! and LocalKms over real TLS with `--features test-util`).
@@ -145,10 +146,12 @@ fn hits(c: &mut Criterion) {
     g.finish();
 
     // Two threads reading the same secret at once; time per operation of the slower thread.
-    let mut g = c.benchmark_group("hit_2_threads");
+    // The same loop on one thread first, so "aggregate on two threads vs one thread" compares
+    // like with like (criterion's `iter` above adds its own per-iteration cost).
+    let mut g = c.benchmark_group("hit_loop_1_thread");
     g.bench_function("baseline_rwlock_hashmap_get_arc_clone", |b| {
         b.iter_custom(|iters| {
-            parallel(iters, {
+            threads(1, iters, {
                 let m = map.clone();
                 move || {
                     black_box(m.read().unwrap().get(black_box(NAME)).cloned());
@@ -156,19 +159,9 @@ fn hits(c: &mut Criterion) {
             })
         })
     });
-    g.bench_function("moka_sync_get", |b| {
-        b.iter_custom(|iters| {
-            parallel(iters, {
-                let m = moka.clone();
-                move || {
-                    black_box(m.get(black_box(NAME)));
-                }
-            })
-        })
-    });
     g.bench_function("provider_cached_access_key", |b| {
         b.iter_custom(|iters| {
-            parallel(iters, {
+            threads(1, iters, {
                 let p = p.clone();
                 move || {
                     black_box(p.cached_access_key(black_box(NAME)));
@@ -178,7 +171,50 @@ fn hits(c: &mut Criterion) {
     });
     g.bench_function("handle_cached", |b| {
         b.iter_custom(|iters| {
-            parallel(iters, {
+            threads(1, iters, {
+                let h = handle.clone();
+                move || {
+                    black_box(h.cached());
+                }
+            })
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("hit_2_threads");
+    g.bench_function("baseline_rwlock_hashmap_get_arc_clone", |b| {
+        b.iter_custom(|iters| {
+            threads(2, iters, {
+                let m = map.clone();
+                move || {
+                    black_box(m.read().unwrap().get(black_box(NAME)).cloned());
+                }
+            })
+        })
+    });
+    g.bench_function("moka_sync_get", |b| {
+        b.iter_custom(|iters| {
+            threads(2, iters, {
+                let m = moka.clone();
+                move || {
+                    black_box(m.get(black_box(NAME)));
+                }
+            })
+        })
+    });
+    g.bench_function("provider_cached_access_key", |b| {
+        b.iter_custom(|iters| {
+            threads(2, iters, {
+                let p = p.clone();
+                move || {
+                    black_box(p.cached_access_key(black_box(NAME)));
+                }
+            })
+        })
+    });
+    g.bench_function("handle_cached", |b| {
+        b.iter_custom(|iters| {
+            threads(2, iters, {
                 let h = handle.clone();
                 move || {
                     black_box(h.cached());
@@ -188,7 +224,7 @@ fn hits(c: &mut Criterion) {
     });
     g.bench_function("handle_with_cached_lend", |b| {
         b.iter_custom(|iters| {
-            parallel(iters, {
+            threads(2, iters, {
                 let h = handle.clone();
                 move || {
                     black_box(h.with_cached(|k| k.access_key_id().len()));
@@ -222,10 +258,10 @@ fn hits(c: &mut Criterion) {
     rt.block_on(p2.close());
 }
 
-/// Runs `op` `iters` times on each of two threads at once; returns the slower thread's time.
-fn parallel(iters: u64, op: impl Fn() + Send + Clone + 'static) -> Duration {
-    let barrier = Arc::new(std::sync::Barrier::new(2));
-    let handles: Vec<_> = (0..2)
+/// Runs `op` `iters` times on each of `n` threads at once; returns the slowest thread's time.
+fn threads(n: usize, iters: u64, op: impl Fn() + Send + Clone + 'static) -> Duration {
+    let barrier = Arc::new(std::sync::Barrier::new(n));
+    let handles: Vec<_> = (0..n)
         .map(|_| {
             let op = op.clone();
             let barrier = barrier.clone();

@@ -2148,13 +2148,15 @@
 //!
 //! | what | measured |
 //! | --- | --- |
-//! | baseline: `RwLock<HashMap<String, Arc<_>>>` get + `Arc` clone, same run | 30.4 ns |
-//! | `moka::sync::Cache::get`, same run | 124.5 ns (4.1×) |
-//! | cached `get_access_key().await` | 40.0 ns (1.32× the baseline; target ≤ 1.0× **not met**) |
-//! | cached `cached_access_key()` (sync, by name) | 30.8 ns (1.01×) |
-//! | per-secret handle `AccessKeyProvider::cached()` | 16.8 ns (0.55×; target ≤ 0.5× **not met**) |
-//! | per-secret handle `with_cached(..)` (lends, no `Arc` clone) | 21.9 ns (0.72×) |
-//! | 2 threads on one key, per read on each thread: baseline / moka / `cached_access_key` / handle `cached()` / handle `with_cached` | 154 / 257 / 72 / 43 / 8.8 ns |
+//! | baseline: `RwLock<HashMap<String, Arc<_>>>` get + `Arc` clone, same run | 31.3–38.4 ns |
+//! | `moka::sync::Cache::get`, same run | 133–178 ns (4.2–4.6×) |
+//! | cached `get_access_key().await` | 12.5–16.5 ns (0.40–0.43× the same run's baseline; target ≤ 1.0×: met) |
+//! | cached `cached_access_key()` (sync, by name) | 16.8–17.4 ns (0.45–0.54×) |
+//! | per-secret handle `AccessKeyProvider::cached()` | 15.2–16.0 ns (0.41–0.49×; target ≤ 0.5×: met) |
+//! | per-secret handle `with_cached(..)` (lends, no `Arc` clone) | 12.3–12.6 ns (0.33–0.39×) |
+//! | plain loop, 1 thread, per read: baseline / `cached_access_key` / handle `cached()` | 34.1–39.1 / 9.9–14.3 / 6.7–9.9 ns |
+//! | same loop, 2 threads on one key, per read on each thread: baseline / moka / `cached_access_key` / handle `cached()` / handle `with_cached` | 111–160 / 311–781 / 13.3–16.1 / 6.8–11.8 / 7.2–7.6 ns |
+//! | aggregate reads on 2 threads vs 1 thread (same loop): baseline / `cached_access_key` / handle `cached()` | 0.43–0.70× / 1.49–2.0× / 1.59–2.18× (target ≥ 1×: met) |
 //! | allocations per cached read | 0 |
 //! | heap per cached RAM credential (1 000 secrets) | ≈ 1.5 KB |
 //! | cold fetch through the cache, in-memory KMS client | 19–24 µs |
@@ -2165,20 +2167,32 @@
 //!
 //! RSA-2048 signing dominates a KMS request and is paid once per refresh, never on a cache hit.
 //!
-//! The hit rows are one run of `cargo bench --bench provider --features test-util --
-//! --warm-up-time 1 --measurement-time 3 hit_` (2026-11-29, 17:13 UTC, load average 1.2: the
-//! machine otherwise idle). A hit writes nothing shared beyond the `Arc` clone (no hit counter):
-//! each publication stamps the slot with a process-wide generation and each thread remembers
-//! its last four (generation, snapshot) pairs, so a handle hit is one atomic load, a scan of that
-//! memo and the clone, and by name adds one `arc-swap` load and a hash of the name. No error value
-//! travels through a hit: `Error` is 152 bytes, and moving it through the layers of a hit was
-//! most of its cost (perf: `memmove`). The async `get_access_key().await` still pays for moving its
-//! 152-byte `Result<_, Error>` out of the future; use the sync `cached_access_key` or the handle on
-//! the hottest paths. On two threads the `Arc` clone is the one contended cache line: `cached()`
-//! then runs at 43 ns per read on each thread (aggregate 47 M reads/s against 60 M on one thread;
-//! the "at least one thread's" target is **not met** for cloning reads, as expected of a
-//! shared refcount), while `with_cached`, which writes nothing shared, scales (8.8 ns per read on
-//! each of two threads). Signers that need the key only for one signature should use it.
+//! The hit rows are three runs of `cargo bench --bench provider --features test-util --
+//! --warm-up-time 1 --measurement-time 3 hit_` (2026-11-29, 18:53–18:57 UTC, load average
+//! 1.2–1.7: the machine otherwise idle); each ratio is against the same run's baseline. What a
+//! hit does:
+//!
+//! * **Nothing shared is written** beyond the `Arc` clone, and that `Arc` is this thread's own.
+//!   Each publication stamps the slot with a process-wide generation; each thread remembers the
+//!   last four slots it read, with the (generation, snapshot) it saw and *its own copy* of the
+//!   AccessKey. A handle hit is one atomic load of the slot's generation, a scan of that memo and
+//!   the clone of a reference count no other thread touches; by name, the memo entry is found by
+//!   (provider, name), so there is no `arc-swap` load of the name map and no hash. So cloning
+//!   reads scale with threads (before the per-thread copy, `cached()` on two threads took 43 ns
+//!   per read, 2.6× one thread's, on the one shared reference count). Keys handed out on
+//!   different threads are equal but not `Arc::ptr_eq`. The cost: a copy of each key per thread
+//!   that reads it (about 200 bytes, made once per new version and thread, zeroized on drop),
+//!   and up to four slots kept alive per thread until it reads other secrets or exits.
+//! * **`Error` is two words.** Its variants box the stage errors (up to 152 bytes, with the
+//!   endpoint, secret name and request id), so `Result<Arc<AccessKey>, Error>` comes back in
+//!   registers. Before, moving the 152-byte result through the layers of a hit, and out of
+//!   `get_access_key`'s future, was most of the hit's cost (perf: `memmove`), and
+//!   `get_access_key().await` ran at 1.32× the baseline.
+//!
+//! **Lending (`with_cached`) versus cloning (`cached()`):** with the per-thread copy the clone
+//! is uncontended, so lending saves only the clone and drop of that count, 1–3 ns a read here.
+//! It is still the read for a signer that needs the key for one signature only (no `Arc`
+//! outlives the call), but `cached()` or `get_access_key` are as good for everything else.
 //!
 //! ## Provider runs in detail
 //!
