@@ -2148,15 +2148,15 @@
 //!
 //! | what | measured |
 //! | --- | --- |
-//! | baseline: `RwLock<HashMap<String, Arc<_>>>` get + `Arc` clone, same run | 31.3–38.4 ns |
-//! | `moka::sync::Cache::get`, same run | 133–178 ns (4.2–4.6×) |
-//! | cached `get_access_key().await` | 12.5–16.5 ns (0.40–0.43× the same run's baseline; target ≤ 1.0×: met) |
-//! | cached `cached_access_key()` (sync, by name) | 16.8–17.4 ns (0.45–0.54×) |
-//! | per-secret handle `AccessKeyProvider::cached()` | 15.2–16.0 ns (0.41–0.49×; target ≤ 0.5×: met) |
-//! | per-secret handle `with_cached(..)` (lends, no `Arc` clone) | 12.3–12.6 ns (0.33–0.39×) |
-//! | plain loop, 1 thread, per read: baseline / `cached_access_key` / handle `cached()` | 34.1–39.1 / 9.9–14.3 / 6.7–9.9 ns |
-//! | same loop, 2 threads on one key, per read on each thread: baseline / moka / `cached_access_key` / handle `cached()` / handle `with_cached` | 111–160 / 311–781 / 13.3–16.1 / 6.8–11.8 / 7.2–7.6 ns |
-//! | aggregate reads on 2 threads vs 1 thread (same loop): baseline / `cached_access_key` / handle `cached()` | 0.43–0.70× / 1.49–2.0× / 1.59–2.18× (target ≥ 1×: met) |
+//! | baseline: `RwLock<HashMap<String, Arc<_>>>` get + `Arc` clone, same run | 31.1–37.0 ns |
+//! | `moka::sync::Cache::get`, same run | 138–159 ns (3.9–4.6×) |
+//! | cached `get_access_key().await` | 12.2–13.6 ns (0.33–0.44× the same run's baseline; target ≤ 1.0×: met) |
+//! | cached `cached_access_key()` (sync, by name) | 16.9–17.4 ns (0.47–0.54×) |
+//! | per-secret handle `AccessKeyProvider::cached()` | 15.0–15.6 ns (0.42–0.48×; target ≤ 0.5×: met) |
+//! | per-secret handle `with_cached(..)` (lends, no `Arc` clone) | 12.0–12.1 ns (0.33–0.39×) |
+//! | plain loop, 1 thread, per read: baseline / `cached_access_key` / handle `cached()` | 30.8–34.1 / 10.6–13.0 / 7.1–8.6 ns |
+//! | same loop, 2 threads on one key, per read on each thread: baseline / moka / `cached_access_key` / handle `cached()` / handle `with_cached` | 138–172 / 319–535 / 12.5–15.3 / 7.1–12.4 / 7.3–9.5 ns |
+//! | aggregate reads on 2 threads vs 1 thread (same loop): baseline / `cached_access_key` / handle `cached()` | 0.36–0.49× / 1.53–1.88× / 1.25–2.43× (target ≥ 1×, and above the baseline's: met) |
 //! | allocations per cached read | 0 |
 //! | heap per cached RAM credential (1 000 secrets) | ≈ 1.5 KB |
 //! | cold fetch through the cache, in-memory KMS client | 19–24 µs |
@@ -2168,8 +2168,8 @@
 //! RSA-2048 signing dominates a KMS request and is paid once per refresh, never on a cache hit.
 //!
 //! The hit rows are three runs of `cargo bench --bench provider --features test-util --
-//! --warm-up-time 1 --measurement-time 3 hit_` (2026-11-29, 18:53–18:57 UTC, load average
-//! 1.2–1.7: the machine otherwise idle); each ratio is against the same run's baseline. What a
+//! --warm-up-time 1 --measurement-time 3 hit_` (2026-11-29, 18:59–19:03 UTC, load average
+//! 1.7–2.4 decaying from the bench's own build: no other process running); each ratio is against the same run's baseline. What a
 //! hit does:
 //!
 //! * **Nothing shared is written** beyond the `Arc` clone, and that `Arc` is this thread's own.
@@ -2181,7 +2181,8 @@
 //!   reads scale with threads (before the per-thread copy, `cached()` on two threads took 43 ns
 //!   per read, 2.6× one thread's, on the one shared reference count). Keys handed out on
 //!   different threads are equal but not `Arc::ptr_eq`. The cost: a copy of each key per thread
-//!   that reads it (about 200 bytes, made once per new version and thread, zeroized on drop),
+//!   that reads it again (about 200 bytes, made at the thread's first hit of a new version, so a
+//!   thread cycling through more secrets than it remembers copies nothing; zeroized on drop),
 //!   and up to four slots kept alive per thread until it reads other secrets or exits.
 //! * **`Error` is two words.** Its variants box the stage errors (up to 152 bytes, with the
 //!   endpoint, secret name and request id), so `Result<Arc<AccessKey>, Error>` comes back in
@@ -2190,7 +2191,7 @@
 //!   `get_access_key().await` ran at 1.32× the baseline.
 //!
 //! **Lending (`with_cached`) versus cloning (`cached()`):** with the per-thread copy the clone
-//! is uncontended, so lending saves only the clone and drop of that count, 1–3 ns a read here.
+//! is uncontended, so lending saves only the clone and drop of that count, about 3 ns a read here.
 //! It is still the read for a signer that needs the key for one signature only (no `Arc`
 //! outlives the call), but `cached()` or `get_access_key` are as good for everything else.
 //!

@@ -12,11 +12,13 @@
 //! Reads by name find their entry by (provider, name) instead of hashing into the provider's
 //! name map, which needed an `arc-swap` load of the map and a hash on every read.
 //!
-//! Each entry also holds this thread's own copy of the snapshot's [`AccessKey`]: a read that
-//! hands out an `Arc` increments a reference count that lives in this thread's allocation, not
-//! one shared by every thread reading the secret, so cloning reads on many threads do not
-//! contend on one cache line (two threads measured 2.6x slower per read on the shared count).
-//! Keys handed out by different threads are therefore equal but not `Arc::ptr_eq`.
+//! Each entry also holds this thread's own copy of the snapshot's [`AccessKey`], made at the
+//! first hit (not at the miss that filled the entry, so a thread that cycles through more
+//! secrets than the memo holds copies nothing): a read that hands out an `Arc` increments a
+//! reference count that lives in this thread's allocation, not one shared by every thread
+//! reading the secret, so cloning reads on many threads do not contend on one cache line (two
+//! threads measured 2.6x slower per read on the shared count). Keys handed out by different
+//! threads are therefore equal but not `Arc::ptr_eq`.
 //!
 //! Why it is correct: a generation is drawn from one global counter and stored *after* the
 //! snapshot it stands for, with `Release`. A reader that sees generation `g` (with `Acquire`)
@@ -31,7 +33,7 @@
 //! offers a generation-checked thread-local memo over `arc-swap`; `arc_swap::Cache` needs
 //! `&mut` and one cache per reader.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -62,16 +64,20 @@ struct Remembered {
     slot: Arc<Slot>,
     generation: u64,
     snapshot: Arc<Snapshot>,
-    /// This thread's copy of `snapshot.access_key`.
-    access_key: Option<Arc<AccessKey>>,
+    /// This thread's copy of `snapshot.access_key`, made at the first hit.
+    own_access_key: OnceCell<Arc<AccessKey>>,
 }
 
 impl Remembered {
+    /// What a hit sees: the snapshot and this thread's copy of its key.
     #[inline]
     fn seen(&self) -> Seen<'_> {
         Seen {
             snapshot: &self.snapshot,
-            access_key: self.access_key.as_ref(),
+            access_key: self.snapshot.access_key.as_ref().ok().map(|shared| {
+                self.own_access_key
+                    .get_or_init(|| Arc::new(AccessKey::clone(shared)))
+            }),
         }
     }
 }
@@ -137,13 +143,13 @@ pub(super) fn remember<R>(
         slot: Arc::clone(slot),
         generation,
         snapshot: Arc::clone(snapshot),
-        access_key: snapshot
-            .access_key
-            .as_ref()
-            .ok()
-            .map(|key| Arc::new(AccessKey::clone(key))),
+        own_access_key: OnceCell::new(),
     };
-    let result = f(entry.seen());
+    // The miss that fills the entry hands out the shared key; the first hit makes the copy.
+    let result = f(Seen {
+        snapshot,
+        access_key: snapshot.access_key.as_ref().ok(),
+    });
     let _ = MEMO.try_with(|memo| {
         if let Ok(mut memo) = memo.try_borrow_mut() {
             let at = match memo

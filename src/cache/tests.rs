@@ -1004,6 +1004,8 @@ async fn each_thread_hands_out_its_own_copy_of_the_key() {
     let p = provider_with(vec![kms.clone()], refresh()).await;
     p.get_access_key(NAME).await.unwrap();
     let handle = p.access_key_provider(NAME);
+    // The first read on a thread fills its memo (and hands out the shared key).
+    p.cached_access_key(NAME).unwrap().unwrap();
     let here = (
         p.cached_access_key(NAME).unwrap().unwrap(),
         p.cached_access_key(NAME).unwrap().unwrap(),
@@ -1013,6 +1015,8 @@ async fn each_thread_hands_out_its_own_copy_of_the_key() {
     assert!(Arc::ptr_eq(&here.0, &here.2), "by name and by handle alike");
     let there = std::thread::scope(|s| {
         s.spawn(|| {
+            // The first read on a thread fills its memo (and hands out the shared key).
+            p.cached_access_key(NAME).unwrap().unwrap();
             (
                 p.cached_access_key(NAME).unwrap().unwrap(),
                 handle.cached().unwrap().unwrap(),
@@ -1051,4 +1055,32 @@ async fn a_dropped_provider_ends_its_receivers_though_a_thread_remembers_its_slo
     })
     .await
     .expect("the receiver ends with the provider");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_thread_copies_a_key_only_when_it_reads_it_again() {
+    let kms = ScriptedKms::new("a");
+    let p = provider_with(vec![kms.clone()], refresh()).await;
+    // More secrets than a thread remembers, read round robin: every read fills the memo anew
+    // and hands out the shared key, so nothing is copied.
+    let names: Vec<String> = (0..6).map(|i| format!("acs/ram/user/app-{i}")).collect();
+    let mut shared = Vec::new();
+    for name in &names {
+        shared.push(p.get_access_key(name).await.unwrap());
+    }
+    for _ in 0..3 {
+        for (name, shared) in names.iter().zip(&shared) {
+            let read = p.cached_access_key(name).unwrap().unwrap();
+            assert!(Arc::ptr_eq(&read, shared), "{name}: no copy on a miss");
+        }
+    }
+    // Read twice in a row: the second read hits and hands out this thread's own copy.
+    let first = p.cached_access_key(&names[0]).unwrap().unwrap();
+    let second = p.cached_access_key(&names[0]).unwrap().unwrap();
+    assert!(Arc::ptr_eq(&first, &shared[0]));
+    assert!(
+        !Arc::ptr_eq(&second, &shared[0]),
+        "the hit hands out a copy"
+    );
+    assert!(second.same_key(&shared[0]));
 }
