@@ -207,6 +207,23 @@ async fn binds_loopback_only_unless_allowed() {
         .await
         .unwrap_err();
     assert!(matches!(err, EndpointError::NoSecrets), "{err}");
+
+    let mut no_time = EndpointConfig::default();
+    no_time.header_read_timeout = Duration::ZERO;
+    let err = CredentialsEndpoint::start(setup.provider.clone(), vec![SECRET.to_owned()], no_time)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            EndpointError::InvalidSetting {
+                setting: "header_read_timeout",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("above zero"), "{err}");
 }
 
 #[tokio::test]
@@ -519,6 +536,36 @@ async fn connections_beyond_the_cap_are_closed_at_once() {
         "{health}"
     );
     ep.shutdown().await;
+}
+
+/// The binary: `get` prints the credentials-URI document of the current key once and exits 0.
+#[cfg(feature = "cli")]
+#[tokio::test]
+async fn binary_get_prints_the_current_key_as_the_credentials_document() {
+    let setup = Setup::new().await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_aliyun-managed-credentials"))
+        .args(["get", "--secret", SECRET, "--config"])
+        .arg(&setup.ap.properties_file)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = json(std::str::from_utf8(&out.stdout).unwrap());
+    let key = setup.provider.get_access_key(SECRET).await.unwrap();
+    assert_eq!(doc["Code"], "Success");
+    assert_eq!(doc["AccessKeyId"], key.access_key_id());
+    assert_eq!(doc["AccessKeySecret"], key.access_key_secret());
+    assert_eq!(doc["SecurityToken"], "");
+    for field in ["Expiration", "LastUpdated"] {
+        let date = doc[field].as_str().unwrap();
+        assert_eq!(date.len(), "2026-11-23T21:46:10Z".len(), "{field}: {date}");
+        assert!(date.ends_with('Z'), "{field}: {date}");
+    }
+    assert_eq!(doc.as_object().unwrap().len(), 6, "{doc}");
 }
 
 /// The binary: `serve` prints the URL once, serves it, and exits 0 on SIGTERM.

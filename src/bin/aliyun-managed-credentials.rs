@@ -277,15 +277,27 @@ async fn get(opts: Options) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let until = creds.valid_until(&key);
+    // Serialized from borrowed fields: `json!` would copy the secret into a `Value` that is
+    // dropped without being zeroized; this way the only copy is the zeroized output.
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Document<'a> {
+        code: &'static str,
+        access_key_id: &'a str,
+        access_key_secret: &'a str,
+        security_token: &'static str,
+        expiration: String,
+        last_updated: String,
+    }
     let doc = Zeroizing::new(
-        serde_json::to_string_pretty(&serde_json::json!({
-            "Code": "Success",
-            "AccessKeyId": key.access_key_id(),
-            "AccessKeySecret": key.access_key_secret(),
-            "SecurityToken": "",
-            "Expiration": format_date(until),
-            "LastUpdated": format_date(key.fetched_at()),
-        }))
+        serde_json::to_string_pretty(&Document {
+            code: "Success",
+            access_key_id: key.access_key_id(),
+            access_key_secret: key.access_key_secret(),
+            security_token: "",
+            expiration: format_date(until),
+            last_updated: format_date(key.fetched_at()),
+        })
         .map_err(|e| e.to_string())?,
     );
     println!("{}", doc.as_str());
