@@ -80,6 +80,15 @@ pub enum EndpointError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A setting of [`EndpointConfig`] would make the endpoint unusable (a zero
+    /// `header_read_timeout` would drop every client before its first request).
+    #[error("invalid EndpointConfig::{setting}: {reason}")]
+    InvalidSetting {
+        /// The field.
+        setting: &'static str,
+        /// What is wrong and what to set instead.
+        reason: &'static str,
+    },
     /// A user-supplied token is unusable.
     #[error("invalid endpoint token: {reason}")]
     InvalidToken {
@@ -220,6 +229,12 @@ impl CredentialsEndpoint {
     ) -> Result<Self, EndpointError> {
         if secrets.is_empty() {
             return Err(EndpointError::NoSecrets);
+        }
+        if config.header_read_timeout.is_zero() {
+            return Err(EndpointError::InvalidSetting {
+                setting: "header_read_timeout",
+                reason: "zero would disconnect every client before it sends a request; set a duration above zero (default 10 s)",
+            });
         }
         if !config.listen.ip().is_loopback() && !config.allow_non_loopback {
             return Err(EndpointError::NonLoopback {
