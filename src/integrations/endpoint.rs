@@ -120,8 +120,9 @@ pub struct EndpointConfig {
     /// health, so a flood of connections cannot exhaust memory or file descriptors.
     pub max_connections: usize,
     /// How long a client may take to send a complete request head, counted from the connection's
-    /// start and again after each answer on a kept-alive connection (default 10 s). Slow or idle
-    /// clients are then disconnected, so they cannot hold on to connection slots.
+    /// start and again after each answer on a kept-alive connection (default 10 s; must be above
+    /// zero). Slow or idle clients are then disconnected, so they cannot hold on to connection
+    /// slots.
     pub header_read_timeout: Duration,
     /// Largest request head (request line and headers) in bytes (default 16 KiB; values below
     /// hyper's floor of 8 KiB count as 8 KiB). A head that reaches it is answered 431 and the
