@@ -2197,7 +2197,9 @@
 //!
 //! ## Provider runs in detail
 //!
-//! Criterion median \[95 % CI\] of two runs (`--features test-util` for the LocalKms row):
+//! Historical: the first version's runs, before the per-thread memo, the per-thread key copy and
+//! the two-word `Error` (the table above is current). Criterion median \[95 % CI\] of two runs
+//! (`--features test-util` for the LocalKms row):
 //!
 //! | benchmark | run 1 | run 2 |
 //! | --- | --- | --- |
@@ -2219,8 +2221,8 @@
 //! between 1.3× and 2.1× from run to run on this shared 2-vCPU VM.
 //!
 //! With the std SipHash map the hit measured 57 ns (2.6× the baseline); `foldhash` brought it under
-//! 2×. The 2-thread cost is dominated by the shared `Arc` reference count that both the baseline
-//! and we must bump. Memory per secret: the `Secret` (with the secret data text) plus the parsed
+//! 2×. The 2-thread cost was dominated by the shared `Arc` reference count that both the baseline
+//! and we bumped (now each thread clones its own copy). Memory per secret: the `Secret` (with the secret data text) plus the parsed
 //! `AccessKey` (id, zeroizing secret, version, stages), the slot (locks, token bucket, schedule),
 //! the map entry and the name, measured as live heap bytes after fetching 1 000 secrets.
 //!
