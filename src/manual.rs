@@ -2180,7 +2180,8 @@
 //!   (provider, name), so there is no `arc-swap` load of the name map and no hash. So cloning
 //!   reads scale with threads (before the per-thread copy, `cached()` on two threads took 43 ns
 //!   per read, 2.6× one thread's, on the one shared reference count). Keys handed out on
-//!   different threads are equal but not `Arc::ptr_eq`. The cost: a copy of each key per thread
+//!   separate reads are equal but not necessarily `Arc::ptr_eq` (a miss, a fetch and `subscribe()`
+//!   hand out the shared `Arc`, hits this thread's copy): compare ids and versions. The cost: a copy of each key per thread
 //!   that reads it again (about 200 bytes, made at the thread's first hit of a new version, so a
 //!   thread cycling through more secrets than it remembers copies nothing; zeroized on drop),
 //!   and up to four slots kept alive per thread until it reads other secrets or exits.

@@ -17,8 +17,9 @@
 //! secrets than the memo holds copies nothing): a read that hands out an `Arc` increments a
 //! reference count that lives in this thread's allocation, not one shared by every thread
 //! reading the secret, so cloning reads on many threads do not contend on one cache line (two
-//! threads measured 2.6x slower per read on the shared count). Keys handed out by different
-//! threads are therefore equal but not `Arc::ptr_eq`.
+//! threads measured 2.6x slower per read on the shared count). Keys from separate reads are
+//! therefore equal but not necessarily `Arc::ptr_eq` (a miss, a fetch and `subscribe()` hand
+//! out the shared `Arc`, hits this thread's copy): compare ids and versions.
 //!
 //! Why it is correct: a generation is drawn from one global counter and stored *after* the
 //! snapshot it stands for, with `Release`. A reader that sees generation `g` (with `Acquire`)
@@ -29,7 +30,8 @@
 //!
 //! The cost: a thread keeps up to [`ENTRIES`] slots, snapshots and key copies alive after they
 //! were replaced, until it reads other secrets or exits (secrets are zeroized when the last
-//! reference goes; a dropped provider empties its slots). Written by hand because no crate
+//! reference goes; a dropped provider empties its slots and the dropping thread's entries, but
+//! cannot reach other threads' memos). Written by hand because no crate
 //! offers a generation-checked thread-local memo over `arc-swap`; `arc_swap::Cache` needs
 //! `&mut` and one cache per reader.
 
@@ -52,11 +54,34 @@ pub(super) fn next_generation() -> u64 {
     NEXT_GENERATION.fetch_add(1, Ordering::Relaxed)
 }
 
-/// What a read sees: the snapshot, and the AccessKey to hand out (this thread's own copy when
-/// the slot is remembered). `access_key` is `None` when the secret is not an AccessKey.
+/// What a read sees: the snapshot, and (through [`Seen::access_key`]) the AccessKey to hand
+/// out, this thread's own copy when the slot is remembered.
 pub(crate) struct Seen<'a> {
     pub snapshot: &'a Arc<Snapshot>,
-    pub access_key: Option<&'a Arc<AccessKey>>,
+    /// Where this thread's copy of the key lives (made on first use); `None` off the memo.
+    own_access_key: Option<&'a OnceCell<Arc<AccessKey>>>,
+}
+
+impl<'a> Seen<'a> {
+    /// A read that hands out the snapshot's shared key (a memo miss).
+    pub(super) fn shared(snapshot: &'a Arc<Snapshot>) -> Self {
+        Seen {
+            snapshot,
+            own_access_key: None,
+        }
+    }
+
+    /// The AccessKey to hand out (`None` when the secret is not an AccessKey): on a hit, this
+    /// thread's copy, made here the first time so that reads that only want the snapshot, or
+    /// find it unservable, copy nothing.
+    #[inline]
+    pub(crate) fn access_key(&self) -> Option<&'a Arc<AccessKey>> {
+        let shared = self.snapshot.access_key.as_ref().ok()?;
+        Some(match self.own_access_key {
+            Some(own) => own.get_or_init(|| Arc::new(AccessKey::clone(shared))),
+            None => shared,
+        })
+    }
 }
 
 /// What this thread remembers of one slot.
@@ -74,10 +99,7 @@ impl Remembered {
     fn seen(&self) -> Seen<'_> {
         Seen {
             snapshot: &self.snapshot,
-            access_key: self.snapshot.access_key.as_ref().ok().map(|shared| {
-                self.own_access_key
-                    .get_or_init(|| Arc::new(AccessKey::clone(shared)))
-            }),
+            own_access_key: Some(&self.own_access_key),
         }
     }
 }
@@ -146,10 +168,7 @@ pub(super) fn remember<R>(
         own_access_key: OnceCell::new(),
     };
     // The miss that fills the entry hands out the shared key; the first hit makes the copy.
-    let result = f(Seen {
-        snapshot,
-        access_key: snapshot.access_key.as_ref().ok(),
-    });
+    let result = f(Seen::shared(snapshot));
     let _ = MEMO.try_with(|memo| {
         if let Ok(mut memo) = memo.try_borrow_mut() {
             let at = match memo
@@ -172,6 +191,22 @@ pub(super) fn remember<R>(
         }
     });
     result
+}
+
+/// Forgets what this thread remembers of provider `owner` (its cache is being dropped).
+pub(super) fn forget_owner(owner: u64) {
+    let _ = MEMO.try_with(|memo| {
+        if let Ok(mut memo) = memo.try_borrow_mut() {
+            let forgotten: Vec<_> = memo
+                .entries
+                .iter_mut()
+                .filter(|e| e.as_ref().is_some_and(|e| e.slot.owner == owner))
+                .filter_map(Option::take)
+                .collect();
+            drop(memo);
+            drop(forgotten);
+        }
+    });
 }
 
 #[cfg(test)]

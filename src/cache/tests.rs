@@ -918,16 +918,16 @@ async fn the_handle_lends_the_cached_key_without_a_lookup_or_a_clone() {
             .unwrap()
             .unwrap()
     };
-    let (id, strong_before) = lent();
+    // The first read fills this thread's memo; later ones hit it and lend this thread's copy.
+    assert_eq!(lent().0, ak_id(1));
+    let (id, only_the_memo) = lent();
     assert_eq!(id, ak_id(1));
-    assert_eq!(lent().1, strong_before, "lending does not clone the Arc");
+    assert_eq!(only_the_memo, 1, "lending does not clone the Arc");
+    assert_eq!(lent().1, 1);
     let held = handle.cached().unwrap().unwrap();
     assert_eq!(held.access_key_id(), ak_id(1));
-    assert_eq!(
-        lent().1,
-        strong_before + 1,
-        "cached() clones the Arc it lends"
-    );
+    assert_eq!(lent().1, 2, "cached() clones the Arc it lends");
+    assert_eq!(Arc::strong_count(&held), 2);
     drop(held);
     // A new version is seen through the held slot.
     kms.rotate(None);
@@ -1032,7 +1032,7 @@ async fn each_thread_hands_out_its_own_copy_of_the_key() {
     );
     assert!(here.0.same_key(&there.0), "the same key");
     assert_eq!(p.stats().fetches, 1);
-    // After a rotation every thread's copy is replaced on its next read.
+    // After a rotation this thread's copy is replaced on its next read (by name and by handle).
     kms.rotate(None);
     p.refresh_now(NAME).await.unwrap();
     assert_eq!(
@@ -1083,4 +1083,85 @@ async fn a_thread_copies_a_key_only_when_it_reads_it_again() {
         "the hit hands out a copy"
     );
     assert!(second.same_key(&shared[0]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_memo_tells_two_providers_secrets_of_the_same_name_apart() {
+    let kms_a = ScriptedKms::new("a");
+    let kms_b = ScriptedKms::new("b");
+    let a = provider_with(vec![kms_a.clone()], refresh()).await;
+    let b = provider_with(vec![kms_b.clone()], refresh()).await;
+    kms_b.rotate(None); // b serves a different key under the same name
+    let from_a = a.get_access_key(NAME).await.unwrap();
+    let from_b = b.get_access_key(NAME).await.unwrap();
+    assert!(!from_a.same_key(&from_b));
+    // Both remembered by this thread, then read by name, each twice (the second a hit).
+    for _ in 0..3 {
+        assert!(b
+            .cached_access_key(NAME)
+            .unwrap()
+            .unwrap()
+            .same_key(&from_b));
+        assert!(a
+            .cached_access_key(NAME)
+            .unwrap()
+            .unwrap()
+            .same_key(&from_a));
+        assert!(a
+            .cached_access_key(NAME)
+            .unwrap()
+            .unwrap()
+            .same_key(&from_a));
+        assert!(b
+            .cached_access_key(NAME)
+            .unwrap()
+            .unwrap()
+            .same_key(&from_b));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lending_closure_may_read_the_cache_again_on_a_hit() {
+    let kms = ScriptedKms::new("a");
+    let p = provider_with(vec![kms.clone()], refresh()).await;
+    let other = "acs/ram/user/other";
+    p.get_access_key(NAME).await.unwrap();
+    p.get_access_key(other).await.unwrap();
+    let handle = p.access_key_provider(NAME);
+    let other_handle = p.access_key_provider(other);
+    handle.cached().unwrap().unwrap();
+    handle.cached().unwrap().unwrap(); // remembered: the next read is a hit
+                                       // Inside the hit (the memo borrowed), read a secret this thread has not read by handle:
+                                       // served, though it cannot be remembered meanwhile, and remembered on a later read.
+    for _ in 0..3 {
+        let (outer, inner) = handle
+            .with_cached(|k| {
+                let inner = other_handle.cached().unwrap().unwrap();
+                (k.access_key_id().to_owned(), inner.secret_name().to_owned())
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(outer, ak_id(1));
+        assert_eq!(inner, other);
+    }
+    let first = other_handle.cached().unwrap().unwrap();
+    let second = other_handle.cached().unwrap().unwrap();
+    assert!(first.same_key(&second));
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_a_provider_forgets_this_threads_copies_of_its_keys() {
+    let kms = ScriptedKms::new("a");
+    let p = provider_with(vec![kms.clone()], refresh()).await;
+    p.get_access_key(NAME).await.unwrap();
+    p.cached_access_key(NAME).unwrap().unwrap();
+    let copy = p.cached_access_key(NAME).unwrap().unwrap();
+    let weak = Arc::downgrade(&copy);
+    drop(copy);
+    assert!(
+        weak.upgrade().is_some(),
+        "this thread's memo holds its copy"
+    );
+    drop(p);
+    assert!(weak.upgrade().is_none(), "forgotten with the provider");
 }

@@ -220,8 +220,9 @@ impl AccessKeyProvider {
     }
 
     /// Lends the cached key to `f` without cloning its `Arc`: for a signer that needs the key
-    /// for one signature, it saves the clone and drop of the reference count (a few ns; the
-    /// count is this thread's own either way, so neither read contends across threads). `None` when no
+    /// for one signature, it saves the clone and drop of the reference count (a few ns; on a
+    /// hit the count is this thread's own either way, so neither read contends across
+    /// threads). `None` when no
     /// usable key is cached (then use [`access_key`](ProvideAccessKey::access_key)). Keep `f`
     /// short: the snapshot is pinned while it runs.
     pub fn with_cached<R>(&self, f: impl FnOnce(&Arc<AccessKey>) -> R) -> Option<Result<R>> {

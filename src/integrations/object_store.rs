@@ -55,10 +55,8 @@ fn wipe_if_unique(credential: &mut Arc<AwsCredential>) -> bool {
 impl AwsCredentialMemo {
     fn credential_for(&self, key: &Arc<AccessKey>) -> Arc<AwsCredential> {
         if let Some(memo) = &*self.0.load() {
-            if Arc::ptr_eq(&memo.key, key)
-                || (memo.key.access_key_id() == key.access_key_id()
-                    && memo.key.access_key_secret() == key.access_key_secret())
-            {
+            // Not `Arc::ptr_eq`: each thread reads its own copy of the key.
+            if memo.key.same_key(key) {
                 return Arc::clone(&memo.credential);
             }
         }
@@ -155,7 +153,8 @@ impl CredentialProvider for AccessKeyProvider {
         Self: 'async_trait,
     {
         Box::pin(async move {
-            // Ready at once on a cache hit (no allocation, no I/O); a fetch only when nothing
+            // Ready at once on a cache hit (no I/O; no allocation but a thread's first copy of
+            // a new key version); a fetch only when nothing
             // usable is cached (first call, or a key past its expiry).
             let key = self
                 .access_key()
