@@ -800,9 +800,10 @@
 //!
 //! TLS: every published version of the SDK depends on reqwest 0.12 with its default features,
 //! i.e. native-tls, which links the system OpenSSL on Linux; a build with `sls` needs its
-//! development files (`libssl-dev` / `openssl-devel`). This crate's own test builds
-//! (`cargo test --all-features`) compile OpenSSL from source instead, through a dev-dependency on
-//! `openssl-sys` with `vendored`; that does not reach your build.
+//! development files (`libssl-dev` / `openssl-devel`). The feature `sls-vendored-openssl` (which
+//! implies `sls`) compiles OpenSSL from source instead (`openssl-sys`'s `vendored`: needs gcc, perl
+//! and make, links it statically, adds minutes to a clean build); `--all-features`, and so this
+//! crate's CI, uses it.
 //!
 //! Tested (`tests/integrations_sls.rs`): the SDK's `ListProject` call is signed with the managed key
 //! (the server recomputes the SLS signature from the documented algorithm with the secret LocalKms
