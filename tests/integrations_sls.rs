@@ -330,11 +330,10 @@ async fn credentials_always_carry_the_synthetic_expiry() {
     let left = seconds_left(&c, now);
     assert!((3595..=3601).contains(&left), "expires in {left} s");
 
-    let short: AccessKeyProvider =
-        creds.with_expiry_policy(integrations_support::expiry(
-            Duration::from_secs(60),
-            Some(Duration::from_secs(600)),
-        ));
+    let short: AccessKeyProvider = creds.with_expiry_policy(integrations_support::expiry(
+        Duration::from_secs(60),
+        Some(Duration::from_secs(600)),
+    ));
     let left = seconds_left(&short.fetch_credentials().await.unwrap(), now);
     assert!((595..=601).contains(&left), "expires in {left} s");
 }

@@ -5,8 +5,8 @@
 //! endpoint for other languages and the `rusty-oss` push adapter. The other adapters are trait
 //! impls on [`AccessKeyProvider`](crate::AccessKeyProvider) (listed on its page): `reqsign`
 //! (`ProvideCredential`), `ossify` (`CredentialsProvider`), `object-store`
-//! (`object_store::CredentialProvider` for `AmazonS3`) and `sls` (`aliyun_log_rust_sdk::CredentialsProvider`,
-//! Alibaba's official Log Service SDK).
+//! (`object_store::CredentialProvider` for `AmazonS3`) and `sls`
+//! (`aliyun_log_rust_sdk::CredentialsProvider`, Alibaba's official Log Service SDK).
 
 pub(crate) mod credentials;
 pub(crate) mod retry;
@@ -23,8 +23,8 @@ mod object_store;
 mod ossify;
 #[cfg(feature = "reqsign")]
 mod reqsign;
-#[cfg(feature = "sls")]
-mod sls;
 #[cfg(feature = "rusty-oss")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rusty-oss")))]
 pub mod rusty_oss;
+#[cfg(feature = "sls")]
+mod sls;
