@@ -811,7 +811,8 @@
 //! refused (`401 Unauthorized`), and once the SDK's clock passes the reported expiry it signs with
 //! the new key; a wrong secret is refused (`SignatureNotMatch`); every credential carries an
 //! expiration within the policy. The SDK puts the project into the host name, so calls on a
-//! project (`put_logs`, `get_logs`, ...) were not run here; they sign the same way.
+//! project (`put_logs`, `get_logs`, ...) were not run here; in the SDK's source every call goes
+//! through the same credentials fetch and signer.
 //!
 //! ### object_store / DataFusion
 //!
