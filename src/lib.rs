@@ -60,8 +60,9 @@
 //! # Cargo features
 //! None are on by default. `endpoint` (the local credentials endpoint for other languages),
 //! `cli` (the `aliyun-managed-credentials` binary: `cargo install aliyun-managed-credentials
-//! --features cli`), `reqsign`, `ossify`, `rusty-oss` and `object-store` (adapters), `test-util`
-//! (LocalKms).
+//! --features cli`), `reqsign`, `ossify`, `rusty-oss`, `object-store` and `sls` (adapters; `sls`
+//! links the system OpenSSL through the SLS SDK, `sls-vendored-openssl` builds OpenSSL from
+//! source instead), `test-util` (LocalKms).
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -696,6 +696,7 @@
 //! | `ossify` | `ossify` 0.4.2 (`>=0.4.2, <0.5`, built with `rustls-no-provider`); Rust ≥ 1.88 | `impl ossify::credentials::CredentialsProvider for AccessKeyProvider` (expiration set) |
 //! | `rusty-oss` | `rusty-oss` 0.2.1 (`>=0.2.1, <0.3`) | `integrations::rusty_oss::rotating_credentials(&creds)` → `Arc<RotatingCredentials>` kept current by a task |
 //! | `object-store` | `object_store` 0.13.2 (`>=0.13.2, <0.14`, feature `aws`: ring + rustls, no aws-lc); the line DataFusion 55 uses | `impl object_store::CredentialProvider<Credential = AwsCredential> for AccessKeyProvider` (`AmazonS3` against OSS's S3-compatible API) |
+//! | `sls` | `aliyun-log-rust-sdk` 0.3.1 and 0.3.3 (`>=0.3.1, <0.4`; 0.3.0 has no `CredentialsProvider`); links the system OpenSSL (see below) | `impl aliyun_log_rust_sdk::CredentialsProvider for AccessKeyProvider` (expiration set) |
 //! | (always) | — | `creds.subscribe()` → `watch::Receiver<Arc<AccessKey>>` for any push-style consumer |
 //!
 //! Tested: `tests/integrations_reqsign.rs` checks the OSS V1 signature against the secret LocalKms
@@ -706,6 +707,9 @@
 //!
 //! `tests/integrations_object_store.rs` runs `AmazonS3` against a real S3 server on 127.0.0.1 (see
 //! "object_store / DataFusion" below).
+//!
+//! `tests/integrations_sls.rs` runs the official Log Service SDK against a loopback server that
+//! checks each request's SLS signature with the secret LocalKms issued (see "SLS" below).
 //!
 //! Secrets handed to third-party crates live in their `String`s, which they do not zeroize.
 //!
@@ -766,6 +770,49 @@
 //! # let _ = rotating;
 //! # Ok(()) }
 //! ```
+//!
+//! ### SLS (aliyun-log-rust-sdk)
+//!
+//! The SDK caches its provider's credentials and asks again shortly before their expiration
+//! (10–20 % of the remaining time before it, at most 5 min); credentials without an expiration it
+//! keeps for the life of the client. The adapter therefore always sets the synthetic expiry of the
+//! [`ExpiryPolicy`](crate::ExpiryPolicy). After a rotation the SDK keeps signing with the old key
+//! until then (at most `max_validity`, 1 h by default) even when the provider already holds the new
+//! key: lower `max_validity` when the old key is revoked sooner. The SDK has no hook for a rejected
+//! key; on a `401` from SLS you can call
+//! [`report_rejected`](crate::ManagedCredentialsProvider::report_rejected) yourself, but the SDK
+//! only picks the new key up at the reported expiry.
+//!
+//! ```no_run
+//! # #[cfg(feature = "sls")]
+//! # fn demo(provider: aliyun_managed_credentials::ManagedCredentialsProvider)
+//! # -> Result<(), Box<dyn std::error::Error>> {
+//! use aliyun_log_rust_sdk::{Client, Config, FromConfig};
+//!
+//! let config = Config::builder()
+//!     .endpoint("cn-hangzhou.log.aliyuncs.com")
+//!     .credentials_provider(provider.access_key_provider("acs/ram/user/app"))
+//!     .build()?;
+//! let client = Client::from_config(config)?;
+//! # let _ = client;
+//! # Ok(()) }
+//! ```
+//!
+//! TLS: every published version of the SDK depends on reqwest 0.12 with its default features,
+//! i.e. native-tls, which links the system OpenSSL on Linux; a build with `sls` needs its
+//! development files (`libssl-dev` / `openssl-devel`). The feature `sls-vendored-openssl` (which
+//! implies `sls`) compiles OpenSSL from source instead (`openssl-sys`'s `vendored`: needs gcc, perl
+//! and make, links it statically, adds minutes to a clean build); `--all-features`, and so this
+//! crate's CI, uses it.
+//!
+//! Tested (`tests/integrations_sls.rs`): the SDK's `ListProject` call is signed with the managed key
+//! (the server recomputes the SLS signature from the documented algorithm with the secret LocalKms
+//! issued); after a rotation and revocation the SDK's next call still carries the old key and is
+//! refused (`401 Unauthorized`), and once the SDK's clock passes the reported expiry it signs with
+//! the new key; a wrong secret is refused (`SignatureNotMatch`); every credential carries an
+//! expiration within the policy. The SDK puts the project into the host name, so calls on a
+//! project (`put_logs`, `get_logs`, ...) were not run here; in the SDK's source every call goes
+//! through the same credentials fetch and signer.
 //!
 //! ### object_store / DataFusion
 //!

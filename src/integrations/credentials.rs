@@ -167,6 +167,12 @@ impl ExpiryPolicy {
 /// A cheap, cloneable handle bound to one secret of a [`ManagedCredentialsProvider`]. All
 /// handles and adapters built from one provider share its cache, its single-flight fetches and
 /// its forced-refresh rate limit.
+///
+/// Behind cargo features it is also the credentials provider of reqsign (`reqsign`), ossify
+/// (`ossify`), object_store (`object-store`) and Alibaba's official Log Service SDK,
+/// aliyun-log-rust-sdk (`sls`: `aliyun_log_rust_sdk::CredentialsProvider`); the adapters whose
+/// consumers cache credentials report the synthetic expiry of [`ExpiryPolicy`], so they come back
+/// for the key after a rotation.
 #[derive(Clone)]
 pub struct AccessKeyProvider {
     provider: ManagedCredentialsProvider,
@@ -190,8 +196,8 @@ impl fmt::Debug for AccessKeyProvider {
 
 impl ManagedCredentialsProvider {
     /// A handle bound to the RAM-credential secret `name`, implementing [`ProvideAccessKey`]
-    /// (and, behind cargo features, the credential traits of reqsign, ossify, rusty-oss and
-    /// object_store).
+    /// (and, behind cargo features, the credential traits of reqsign, ossify, rusty-oss,
+    /// object_store and aliyun-log-rust-sdk, the official SLS SDK).
     /// Cheap: no I/O until the first key is needed.
     pub fn access_key_provider(&self, name: impl Into<String>) -> AccessKeyProvider {
         let name: Arc<str> = Arc::from(name.into());

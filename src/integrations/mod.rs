@@ -4,8 +4,9 @@
 //! holds what sits behind a cargo feature and needs a name of its own: the local credentials
 //! endpoint for other languages and the `rusty-oss` push adapter. The other adapters are trait
 //! impls on [`AccessKeyProvider`](crate::AccessKeyProvider) (listed on its page): `reqsign`
-//! (`ProvideCredential`), `ossify` (`CredentialsProvider`) and `object-store`
-//! (`object_store::CredentialProvider` for `AmazonS3`).
+//! (`ProvideCredential`), `ossify` (`CredentialsProvider`), `object-store`
+//! (`object_store::CredentialProvider` for `AmazonS3`) and `sls`
+//! (`aliyun_log_rust_sdk::CredentialsProvider`, Alibaba's official Log Service SDK).
 
 pub(crate) mod credentials;
 pub(crate) mod retry;
@@ -25,3 +26,5 @@ mod reqsign;
 #[cfg(feature = "rusty-oss")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rusty-oss")))]
 pub mod rusty_oss;
+#[cfg(feature = "sls")]
+mod sls;
