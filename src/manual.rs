@@ -315,9 +315,10 @@
 //! For every refreshing identity (`sts`/`ram_role`, `ecs_ram_role`, `oidc_role_arn`): when KMS
 //! answers a request signed with the session with `InvalidSecurityToken.*`, `InvalidAccessKeyId.*`
 //! or `SignatureDoesNotMatch` (the session was revoked, expired early, or the clock is off), the
-//! session is dropped at once and the next request fetches a new one — exactly one STS (or
-//! metadata) call however many requests saw the refusal — instead of failing until its planned
-//! refresh. The refused request itself returns its error (logged at WARN). Static identities
+//! session is dropped at once (logged at WARN) and the refused request is sent once more, at
+//! once, with a new session — exactly one STS (or metadata) call however many requests saw the
+//! refusal — instead of failing until its planned refresh. If the new session is refused too,
+//! that error is returned (and that session dropped); there is no loop. Static identities
 //! (`ak`, `sts_token`, `client_key`) cannot be renewed and are left alone.
 //!
 //! ## ClientKey password order

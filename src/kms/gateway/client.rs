@@ -156,8 +156,30 @@ impl GatewayClient {
         })
     }
 
-    /// One attempt: fresh credentials, timestamp and nonce, signed, sent, decoded.
+    /// One attempt. When KMS refuses the temporary session it was signed with (revoked or
+    /// expired early), that session is dropped and the request is sent once more at once with a
+    /// new one, so the caller sees no failure; a second refusal is returned (no loop).
     async fn attempt(
+        &self,
+        request: &GetSecretValueRequest,
+        attempt: u32,
+    ) -> Result<SecretValue, KmsError> {
+        match self.attempt_signed(request, attempt).await {
+            Err(error) if self.credentials.renews_after(&error) => {
+                tracing::info!(
+                    endpoint = %self.endpoint_text,
+                    secret_name = %request.secret_name,
+                    code = error.code().unwrap_or_default(),
+                    "sending GetSecretValue again with a new session"
+                );
+                self.attempt_signed(request, attempt).await
+            }
+            result => result,
+        }
+    }
+
+    /// One signed request: fresh credentials, timestamp and nonce, signed, sent, decoded.
+    async fn attempt_signed(
         &self,
         request: &GetSecretValueRequest,
         attempt: u32,

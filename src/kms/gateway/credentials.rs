@@ -6,7 +6,8 @@
 //! refreshed a jittered margin before their `Expiration`. While a refresh fails the current
 //! session keeps being served until shortly before it expires, with growing pauses between
 //! attempts; when KMS refuses a session ([`IdentitySession::invalidate_if_rejected`]) it is
-//! dropped at once so the next request makes one new fetch.
+//! dropped at once so the next request makes one new fetch (the gateway client sends the refused
+//! request once more right away).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -309,6 +310,14 @@ impl IdentitySession {
         }
     }
 
+    /// Whether `error` refused a temporary session that this identity renews (the refused one
+    /// is dropped by [`invalidate_if_rejected`](Self::invalidate_if_rejected), by this request
+    /// or a concurrent one): sending the request again gets a new session.
+    pub(crate) fn renews_after(&self, error: &KmsError) -> bool {
+        matches!(self.kind, Kind::Refreshing(_))
+            && error.code().is_some_and(is_rejected_session_code)
+    }
+
     /// Call after KMS refused a request signed with `used`. When `error` says the credential
     /// is not accepted (`InvalidSecurityToken.*`, `InvalidAccessKeyId.*`,
     /// `SignatureDoesNotMatch`) and `used` is still the cached temporary session, the session
@@ -320,19 +329,19 @@ impl IdentitySession {
         let Kind::Refreshing(refresher) = &self.kind else {
             return false;
         };
+        if !self.renews_after(error) {
+            return false;
+        }
         let Some(code) = error.code() else {
             return false;
         };
-        if !is_rejected_session_code(code) {
-            return false;
-        }
         let dropped = refresher.invalidate(used);
         if dropped {
             tracing::warn!(
                 source = %refresher.source.describe(),
                 access_key_id = used.access_key_id(),
                 code,
-                "KMS refused the caller's temporary credentials; they are dropped and the next request fetches new ones"
+                "KMS refused the caller's temporary credentials; they are dropped and the request is sent again with new ones"
             );
         }
         dropped
