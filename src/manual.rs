@@ -313,12 +313,12 @@
 //! ## Temporary caller sessions that KMS refuses
 //!
 //! For every refreshing identity (`sts`/`ram_role`, `ecs_ram_role`, `oidc_role_arn`): when KMS
-//! answers a request signed with the session with `InvalidSecurityToken.*`, `InvalidAccessKeyId.*`
-//! or `SignatureDoesNotMatch` (the session was revoked, expired early, or the clock is off), the
-//! session is dropped at once (logged at WARN) and the refused request is sent once more, at
+//! answers a request signed with the session with `InvalidSecurityToken.*` or
+//! `InvalidAccessKeyId.*` (the session was revoked or expired early), the session is dropped at once (logged at WARN) and the refused request is sent once more, at
 //! once, with a new session — exactly one STS (or metadata) call however many requests saw the
 //! refusal — instead of failing until its planned refresh. If the new session is refused too,
-//! that error is returned (and that session dropped); there is no loop. Static identities
+//! that error is returned (and that session dropped); there is no loop. `SignatureDoesNotMatch`
+//! does not drop the session: a new one would be refused the same way. Static identities
 //! (`ak`, `sts_token`, `client_key`) cannot be renewed and are left alone.
 //!
 //! ## ClientKey password order

@@ -60,12 +60,11 @@ const DEFAULT_OIDC_SESSION_PREFIX: &str = "aliyun-managed-credentials";
 /// How to get the `ALIBABA_CLOUD_*` fallbacks applied to an `oidc_role_arn` identity.
 const UNRESOLVED_OIDC_HINT: &str = "build the configuration with ConfigBuilder::build or load it from a file, so that the ALIBABA_CLOUD_* environment fallbacks are applied";
 /// KMS error codes saying the credential a request was signed with is not (or no longer)
-/// accepted: a temporary session is then dropped and fetched again.
-const REJECTED_SESSION_CODES: &[&str] = &[
-    "InvalidSecurityToken",
-    "InvalidAccessKeyId",
-    "SignatureDoesNotMatch",
-];
+/// accepted: a temporary session is then dropped and fetched again. Not
+/// `SignatureDoesNotMatch`: a revoked or expired session is answered with these codes, while a
+/// signature mismatch (a proxy rewriting a signed header, a wrong `Host`) would be refused again
+/// with every new session, costing an STS call per request for nothing.
+const REJECTED_SESSION_CODES: &[&str] = &["InvalidSecurityToken", "InvalidAccessKeyId"];
 /// `X-aliyun-ecs-metadata-token-ttl-seconds` asked for IMDSv2 tokens.
 pub(crate) const METADATA_TOKEN_TTL_SECONDS: u32 = 21600;
 
@@ -319,8 +318,8 @@ impl IdentitySession {
     }
 
     /// Call after KMS refused a request signed with `used`. When `error` says the credential
-    /// is not accepted (`InvalidSecurityToken.*`, `InvalidAccessKeyId.*`,
-    /// `SignatureDoesNotMatch`) and `used` is still the cached temporary session, the session
+    /// is not accepted (`InvalidSecurityToken.*`, `InvalidAccessKeyId.*`) and `used` is still
+    /// the cached temporary session, the session
     /// is dropped so that the next [`current`](Self::current) fetches a new one — one fetch
     /// however many concurrent requests saw the refusal. Static identities (AccessKey, STS
     /// token, ClientKey) cannot be renewed and are left alone. Returns whether a session was
@@ -329,10 +328,7 @@ impl IdentitySession {
         let Kind::Refreshing(refresher) = &self.kind else {
             return false;
         };
-        if !self.renews_after(error) {
-            return false;
-        }
-        let Some(code) = error.code() else {
+        let Some(code) = error.code().filter(|code| is_rejected_session_code(code)) else {
             return false;
         };
         let dropped = refresher.invalidate(used);
@@ -470,6 +466,9 @@ impl Refresher {
             .fetch()
             .await
             .and_then(|temporary| cache(temporary, now, self.source.describe()));
+        // The fetch may have taken a while (ECS: up to three calls): whether the current session
+        // is still usable is judged at its end.
+        let after = Instant::now();
         let mut cached = self.cached();
         match fetched {
             Ok(fresh) => {
@@ -484,16 +483,16 @@ impl Refresher {
                 Ok(credential)
             }
             Err(error) => match cached.as_mut() {
-                Some(c) if now < c.expires_at => {
+                Some(c) if after < c.expires_at => {
                     c.failures = c.failures.saturating_add(1);
                     let pause = failed_refresh_pause(c.failures, &mut rand::rng());
-                    c.refresh_at = (now + pause).min(c.expires_at);
+                    c.refresh_at = (after + pause).min(c.expires_at);
                     tracing::warn!(
                         source = %self.source.describe(),
                         error = %error,
                         failures = c.failures,
-                        retry_in_s = c.refresh_at.saturating_duration_since(now).as_secs(),
-                        valid_for_s = c.expires_at.saturating_duration_since(now).as_secs(),
+                        retry_in_s = c.refresh_at.saturating_duration_since(after).as_secs(),
+                        valid_for_s = c.expires_at.saturating_duration_since(after).as_secs(),
                         "refreshing caller temporary credentials failed; using the current ones until they expire"
                     );
                     Ok(c.credential.clone())
@@ -970,7 +969,6 @@ mod tests {
     #[test]
     fn which_codes_mean_the_session_is_refused() {
         for code in [
-            "SignatureDoesNotMatch",
             "InvalidSecurityToken.Expired",
             "InvalidSecurityToken.MismatchWithAccessKey",
             "InvalidSecurityToken.Malformed",
@@ -981,6 +979,7 @@ mod tests {
             assert!(is_rejected_session_code(code), "{code}");
         }
         for code in [
+            "SignatureDoesNotMatch",
             "Forbidden.NoPermission",
             "Rejected.Throttling",
             "InvalidAccessKeyIdX",

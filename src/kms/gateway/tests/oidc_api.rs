@@ -399,6 +399,20 @@ async fn static_sts_token_is_not_invalidated_and_other_errors_keep_the_session()
     fetch(&client).await.unwrap();
     assert_eq!(kms.sts_request_count(), 1);
 
+    // Nor does a signature mismatch (a proxy rewriting a signed header): a new session would be
+    // refused the same way, so it is neither dropped nor the request sent again.
+    let requests = kms.request_count(SECRET);
+    kms.push_fault(Fault::Error {
+        http_status: 400,
+        code: "SignatureDoesNotMatch".into(),
+        message: "Specified signature is not matched with our calculation.".into(),
+    });
+    let err = fetch(&client).await.unwrap_err();
+    assert_eq!(err.code(), Some("SignatureDoesNotMatch"), "{err}");
+    assert_eq!(kms.request_count(SECRET), requests + 1, "not sent again");
+    fetch(&client).await.unwrap();
+    assert_eq!(kms.sts_request_count(), 1, "the session stays");
+
     // A static STS token cannot be renewed: a refusal leaves it as it is.
     let token = kms.issue_sts_token(&["*"], Duration::from_secs(3600));
     let identity = KmsIdentity::StsToken {
