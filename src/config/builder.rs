@@ -236,7 +236,8 @@ impl ConfigBuilder {
     /// Reads secrets from files below `dir` instead of KMS (`secret_files_dir`), read again
     /// every `poll_interval` (`secret_files_poll_interval_ms`): for pods where
     /// ack-secret-manager, the External Secrets Operator or the Secrets Store CSI driver syncs
-    /// the secret into a mounted volume, so the pod puts no load on KMS. Exclusive with KMS
+    /// the secret into a mounted volume, so the pod puts no load on KMS (tested against a
+    /// simulated kubelet volume, not against those tools). Exclusive with KMS
     /// endpoints; see the manual's "Secrets synced by the cluster" for the file layout.
     pub fn with_secret_files(
         mut self,

@@ -343,6 +343,24 @@ impl<'a> Loader<'a> {
             .map(Duration::from_millis))
     }
 
+    /// An endpoint (`host[:port]` or a URL of `scheme`), named by key and line when invalid.
+    fn endpoint(
+        &self,
+        key: &str,
+        scheme: Scheme,
+    ) -> Result<Option<super::types::Endpoint>, ConfigError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => parse_endpoint(v, scheme).map(Some).map_err(|problem| {
+                ConfigError::InvalidEndpoint {
+                    at: self.at(key),
+                    value: v.to_owned(),
+                    problem,
+                }
+            }),
+        }
+    }
+
     fn boolean(&self, key: &str) -> Result<Option<bool>, ConfigError> {
         match self.get(key) {
             None => Ok(None),
@@ -431,16 +449,7 @@ impl<'a> Loader<'a> {
                 ],
             ),
             "sts" | "ram_role" => {
-                let sts_endpoint = match self.get(keys::STS_ENDPOINT) {
-                    None => None,
-                    Some(v) => Some(parse_endpoint(v, Scheme::Https).map_err(|problem| {
-                        ConfigError::InvalidEndpoint {
-                            at: self.at(keys::STS_ENDPOINT),
-                            value: v.to_owned(),
-                            problem,
-                        }
-                    })?),
-                };
+                let sts_endpoint = self.endpoint(keys::STS_ENDPOINT, Scheme::Https)?;
                 (
                     KmsIdentity::RamRoleArn {
                         access_key_id: require(keys::ACCESS_KEY_ID)?,
@@ -468,16 +477,7 @@ impl<'a> Loader<'a> {
                 )
             }
             "oidc_role_arn" => {
-                let sts_endpoint = match self.get(keys::STS_ENDPOINT) {
-                    None => None,
-                    Some(v) => Some(parse_endpoint(v, Scheme::Https).map_err(|problem| {
-                        ConfigError::InvalidEndpoint {
-                            at: self.at(keys::STS_ENDPOINT),
-                            value: v.to_owned(),
-                            problem,
-                        }
-                    })?),
-                };
+                let sts_endpoint = self.endpoint(keys::STS_ENDPOINT, Scheme::Https)?;
                 (
                     KmsIdentity::OidcRoleArn {
                         role_arn: self.string(keys::ROLE_ARN),
@@ -509,16 +509,7 @@ impl<'a> Loader<'a> {
                 )
             }
             "ecs_ram_role" => {
-                let metadata_endpoint = match self.get(keys::ECS_METADATA_ENDPOINT) {
-                    None => None,
-                    Some(v) => Some(parse_endpoint(v, Scheme::Http).map_err(|problem| {
-                        ConfigError::InvalidEndpoint {
-                            at: self.at(keys::ECS_METADATA_ENDPOINT),
-                            value: v.to_owned(),
-                            problem,
-                        }
-                    })?),
-                };
+                let metadata_endpoint = self.endpoint(keys::ECS_METADATA_ENDPOINT, Scheme::Http)?;
                 (
                     KmsIdentity::EcsRamRole {
                         role_name: self.string(keys::ROLE_NAME),
@@ -1019,8 +1010,6 @@ impl<'a> Loader<'a> {
                 tracing::debug!(origin = self.origin, line, key, "`{key}` is accepted for compatibility and ignored (this client has no AK monitor thread)");
             } else if keys::KNOWN_KEYS.contains(&key) || referenced.contains(key) {
                 tracing::debug!(origin = self.origin, line, key, "configuration key set");
-            } else if keys::UNSUPPORTED_KEYS.contains(&key) {
-                tracing::warn!(origin = self.origin, line, key, "{}, line {line}: `{key}` (an official v2-client key) is not supported and is ignored", self.origin);
             } else if key == keys::DEFAULT_PASSWORD_ENV {
                 tracing::warn!(origin = self.origin, line, key, "{}, line {line}: `{key}` is read only from the environment, never from the file; it is ignored here (use client_key_password_from_file_path)", self.origin);
             } else {

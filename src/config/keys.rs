@@ -177,10 +177,6 @@ impl fmt::Display for ConfigKey {
     }
 }
 
-/// Keys of the official v2 clients that this crate does not implement (warned about). Empty
-/// since `oidc_role_arn` is supported; kept so the next such key has its place.
-pub(crate) const UNSUPPORTED_KEYS: &[&str] = &[];
-
 /// Fields of a `cache_client_region_id` entry.
 pub(crate) const REGION_FIELDS: &[&str] = &[
     "regionId",

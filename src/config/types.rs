@@ -378,8 +378,9 @@ pub struct Config {
     /// memory only. See the manual's "Restart cache" section for what it protects and what not.
     pub restart_cache_dir: Option<PathBuf>,
     /// Read secrets from files below this directory instead of KMS (`secret_files_dir`):
-    /// files that ack-secret-manager, the External Secrets Operator or the Secrets Store CSI
-    /// driver keep in sync with KMS. Exclusive with KMS endpoints. See the manual's
+    /// the layouts that ack-secret-manager, the External Secrets Operator or the Secrets Store
+    /// CSI driver write when they sync KMS secrets (tested against a simulated kubelet volume,
+    /// not against those tools). Exclusive with KMS endpoints. See the manual's
     /// "Secrets synced by the cluster" section for the layout.
     pub secret_files_dir: Option<PathBuf>,
     /// How often the files are read again (`secret_files_poll_interval_ms`, default 2 s).

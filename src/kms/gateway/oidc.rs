@@ -15,15 +15,14 @@ use std::time::{Duration, SystemTime};
 
 use zeroize::Zeroizing;
 
+use super::acs3::FORM_CONTENT_TYPE;
 use super::connection::{self, Answer};
-use super::credentials::{parse_assume_role_answer, Temporary, STS_API_VERSION};
+use super::credentials::{parse_assume_role_answer, Temporary, DEFAULT_STS_HOST, STS_API_VERSION};
 use super::response::decode_error;
 use super::signing::{format_timestamp, percent_encode};
 use crate::config::Endpoint;
 use crate::kms::KmsError;
 
-/// The global STS endpoint, used when no region is configured.
-pub(crate) const GLOBAL_STS_HOST: &str = "sts.aliyuncs.com";
 /// Largest token file read (the STS limit is 20 000 characters).
 const MAX_TOKEN_FILE_BYTES: u64 = 64 * 1024;
 
@@ -44,7 +43,7 @@ pub(crate) fn sts_endpoint(
         None if vpc => {
             return Err("the STS VPC endpoint needs a region: set credentials_sts_region_id or ALIBABA_CLOUD_STS_REGION, or credentials_sts_endpoint".into())
         }
-        None => GLOBAL_STS_HOST.to_owned(),
+        None => DEFAULT_STS_HOST.to_owned(),
     };
     Ok(Endpoint { host, port: 443 })
 }
@@ -166,7 +165,7 @@ impl AssumeRoleWithOidc {
         let http_request = self
             .client
             .post(url)
-            .header("content-type", "application/x-www-form-urlencoded")
+            .header("content-type", FORM_CONTENT_TYPE)
             .body(request.body.as_bytes().to_vec());
         let answer = connection::send(
             http_request,

@@ -10,7 +10,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::super::credentials::parse_assume_role_answer;
-use super::super::oidc::{oidc_request, read_token, sts_endpoint, OidcCall, GLOBAL_STS_HOST};
+use super::super::credentials::DEFAULT_STS_HOST;
+use super::super::oidc::{oidc_request, read_token, sts_endpoint, OidcCall};
 use crate::config::Endpoint;
 use crate::kms::KmsError;
 
@@ -195,7 +196,7 @@ fn host_selection_matches_every_official_client() {
                 // Deliberate difference: VPC without region is an error, not a silent switch
                 // to the public endpoint the official clients use.
                 assert_eq!(scenario, "oidc_py_env_vpc_without_region_fixed");
-                assert_eq!(sni, GLOBAL_STS_HOST);
+                assert_eq!(sni, DEFAULT_STS_HOST);
                 assert!(problem.contains("ALIBABA_CLOUD_STS_REGION"), "{problem}");
             }
         }
