@@ -355,6 +355,9 @@ async fn a_failed_fetch_names_the_secret_and_not_the_key() {
     }
     assert!(chain.contains(&format!("secret '{SECRET}'")), "{chain}");
     assert!(!chain.contains(&current.access_key_secret), "{chain}");
+    // The SDK prints only the top message: it carries the reason too.
+    let top = err.to_string();
+    assert!(top.contains(SECRET) && top.contains("closed"), "{top}");
 }
 
 fn seconds_left(c: &aliyun_log_rust_sdk::Credentials, now: SystemTime) -> u64 {

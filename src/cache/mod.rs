@@ -226,17 +226,13 @@ impl std::fmt::Debug for Cache {
 
 impl Drop for Cache {
     fn drop(&mut self) {
-        self.shutdown.send_replace(true);
-        // Threads' memos may keep slots alive (see `recent`): end the `subscribe()` receivers
-        // and drop the current snapshots here. A thread's memo still holds the snapshots it
-        // read (and its key copies) until it reads other secrets or exits; this thread's are
-        // forgotten now.
+        // Threads' memos may keep slots alive (see `recent`): closing ends the `subscribe()`
+        // receivers, and the current snapshots are dropped here. A thread's memo still holds
+        // the snapshots it read (and its key copies) until it reads other secrets or exits;
+        // this thread's are forgotten now.
+        self.close_now();
         for slot in self.slots.load().values() {
             slot.current.store(None);
-            slot.subscribers
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take();
         }
         recent::forget_owner(self.id);
     }

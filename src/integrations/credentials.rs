@@ -421,3 +421,30 @@ pub(crate) mod tests {
         assert_eq!(long_min.valid_until(&expiring, Some(at(100)), now), at(900));
     }
 }
+
+/// Why an adapter got no key: the secret's name and the provider's error, both in the message
+/// (SDKs often print only the top message), and the error as the source. No secret in either.
+#[cfg(any(feature = "object-store", feature = "sls"))]
+#[derive(Debug)]
+pub(crate) struct CredentialError {
+    pub secret_name: Arc<str>,
+    pub source: crate::Error,
+}
+
+#[cfg(any(feature = "object-store", feature = "sls"))]
+impl std::fmt::Display for CredentialError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "could not get the managed AccessKey of secret '{}': {}",
+            self.secret_name, self.source
+        )
+    }
+}
+
+#[cfg(any(feature = "object-store", feature = "sls"))]
+impl std::error::Error for CredentialError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}

@@ -10,8 +10,6 @@
 //! object_store has no hook to report a rejected credential; see the impl's documentation (and
 //! the manual) for reporting a 403 `InvalidAccessKeyId` with `with_access_key`/`report_rejected`.
 
-use std::error::Error as StdError;
-use std::fmt;
 use std::sync::Arc;
 
 use ::object_store::aws::AwsCredential;
@@ -19,7 +17,7 @@ use ::object_store::CredentialProvider;
 use arc_swap::ArcSwapOption;
 use zeroize::Zeroize;
 
-use super::credentials::{AccessKeyProvider, ProvideAccessKey};
+use super::credentials::{AccessKeyProvider, CredentialError, ProvideAccessKey};
 use crate::kms::BoxFuture;
 use crate::secret::AccessKey;
 
@@ -71,29 +69,6 @@ impl AwsCredentialMemo {
             credential: Arc::clone(&credential),
         })));
         credential
-    }
-}
-
-/// Why `get_credential` failed: the secret's name and the provider's error.
-#[derive(Debug)]
-struct CredentialError {
-    secret_name: Arc<str>,
-    source: crate::Error,
-}
-
-impl fmt::Display for CredentialError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "could not get the managed AccessKey of secret '{}': {}",
-            self.secret_name, self.source
-        )
-    }
-}
-
-impl StdError for CredentialError {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        Some(&self.source)
     }
 }
 

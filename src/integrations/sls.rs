@@ -29,18 +29,8 @@ use std::sync::Arc;
 
 use aliyun_log_rust_sdk::{async_trait, Credentials, CredentialsError, CredentialsProvider};
 
-use super::credentials::{AccessKeyProvider, ProvideAccessKey};
+use super::credentials::{AccessKeyProvider, CredentialError, ProvideAccessKey};
 use crate::secret::AccessKey;
-
-/// Why the SDK got no credentials: names the secret, keeps our error as the source (no secret in
-/// either).
-#[derive(Debug, thiserror::Error)]
-#[error("could not get the managed AccessKey of secret '{secret}'")]
-struct FetchError {
-    secret: Arc<str>,
-    #[source]
-    source: crate::Error,
-}
 
 impl AccessKeyProvider {
     /// The key as SLS SDK credentials, expiring at [`valid_until`](Self::valid_until).
@@ -56,8 +46,8 @@ impl AccessKeyProvider {
 impl CredentialsProvider for AccessKeyProvider {
     async fn fetch_credentials(&self) -> Result<Credentials, CredentialsError> {
         let key = self.access_key().await.map_err(|source| {
-            CredentialsError::provider(FetchError {
-                secret: Arc::from(self.secret_name()),
+            CredentialsError::provider(CredentialError {
+                secret_name: Arc::from(self.secret_name()),
                 source,
             })
         })?;

@@ -360,7 +360,13 @@ fn assemble(fields: &[(&str, Zeroizing<String>)]) -> Result<Zeroizing<String>, S
 /// A whole file as UTF-8 text in zeroizing memory, refused above [`MAX_FILE_BYTES`].
 fn read_text(path: &Path) -> Result<Zeroizing<String>, String> {
     let file = std::fs::File::open(path).map_err(|e| describe(path, &e))?;
-    let mut bytes = Zeroizing::new(Vec::new());
+    // Sized up front: a growing Vec would free partial copies of the secret unzeroized.
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut bytes = Zeroizing::new(Vec::with_capacity(
+        usize::try_from(size.min(MAX_FILE_BYTES) + 1)
+            .unwrap_or(0)
+            .max(64),
+    ));
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| describe(path, &e))?;
@@ -372,7 +378,10 @@ fn read_text(path: &Path) -> Result<Zeroizing<String>, String> {
     }
     String::from_utf8(std::mem::take(&mut *bytes))
         .map(Zeroizing::new)
-        .map_err(|_| format!("{} is not UTF-8 text", path.display()))
+        .map_err(|e| {
+            drop(Zeroizing::new(e.into_bytes()));
+            format!("{} is not UTF-8 text", path.display())
+        })
 }
 
 fn describe(path: &Path, error: &std::io::Error) -> String {
