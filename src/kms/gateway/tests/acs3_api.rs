@@ -188,14 +188,26 @@ async fn a_wrong_secret_is_a_typed_signature_error_without_retries() {
         access_key_secret: "whatever".into(),
     };
     for config in [v3(kms.gateway_config()), kms.instance_gateway_config()] {
-        for (identity, code, status) in [
-            (&wrong_ak, "SignatureDoesNotMatch", 400),
+        // Each with the secrets it was given, which must not show in the error.
+        for (identity, code, status, sent) in [
+            (
+                &wrong_ak,
+                "SignatureDoesNotMatch",
+                400,
+                vec!["not-the-secret"],
+            ),
             (
                 &wrong_token,
                 "InvalidSecurityToken.MismatchWithAccessKey",
                 400,
+                vec![sts.access_key_secret.as_str(), "CAISwrong+/="],
             ),
-            (&unknown, "InvalidAccessKeyId.NotFound", 404),
+            (
+                &unknown,
+                "InvalidAccessKeyId.NotFound",
+                404,
+                vec!["whatever"],
+            ),
         ] {
             let client = GatewayClient::new(&config, identity, &http()).unwrap();
             kms.clear_requests();
@@ -226,6 +238,9 @@ async fn a_wrong_secret_is_a_typed_signature_error_without_retries() {
                     && !text.contains(sts.security_token.as_str()),
                 "{text}"
             );
+            for secret in &sent {
+                assert!(!text.contains(secret), "{code}: {text}");
+            }
         }
     }
 }

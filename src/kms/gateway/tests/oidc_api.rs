@@ -441,15 +441,19 @@ async fn sts_refusals_are_typed_and_never_show_the_token() {
     let not_jwt = kms.dir().join("not-jwt");
     std::fs::write(&not_jwt, "not-a-jwt\n").unwrap();
     let other = kms.register_oidc_role(&["*"]);
+    let other_token = std::fs::read_to_string(&other.token_file).unwrap();
 
-    let cases: Vec<(KmsIdentity, &str)> = vec![
+    // Each with the token it sends, which must not show in the error.
+    let cases: Vec<(KmsIdentity, &str, &str)> = vec![
         (
             oidc_identity_with(&kms, &role, fake, None),
             "AuthenticationFail.OIDCToken.InvalidSignature",
+            forged.as_str(),
         ),
         (
             oidc_identity_with(&kms, &role, not_jwt, None),
             "AuthenticationFail.OIDCToken.Invalid",
+            "not-a-jwt",
         ),
         (
             // The other role's token and provider, this role's ARN: not trusted.
@@ -465,9 +469,10 @@ async fn sts_refusals_are_typed_and_never_show_the_token() {
                 sts_endpoint: Some(kms.sts_endpoint()),
             },
             "AuthenticationFail.NoPermission",
+            other_token.trim(),
         ),
     ];
-    for (identity, code) in cases {
+    for (identity, code, sent) in cases {
         let client = GatewayClient::new(&kms.gateway_config(), &identity, &http()).unwrap();
         let err = fetch(&client).await.unwrap_err();
         assert_eq!(err.code(), Some(code), "{err}");
@@ -477,6 +482,7 @@ async fn sts_refusals_are_typed_and_never_show_the_token() {
             !text.contains(token.trim()) && !text.contains(&forged),
             "{text}"
         );
+        assert!(!text.contains(sent), "{code}: {text}");
     }
     // The default session name is ours, with a timestamp like the official ones.
     let names: Vec<String> = kms
