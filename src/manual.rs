@@ -813,7 +813,10 @@
 //! the new key; a wrong secret is refused (`SignatureNotMatch`); every credential carries an
 //! expiration within the policy. The SDK puts the project into the host name, so calls on a
 //! project (`put_logs`, `get_logs`, ...) were not run here; in the SDK's source every call goes
-//! through the same credentials fetch and signer.
+//! through the same credentials fetch and signer. `Cargo.lock` holds 0.3.3; 0.3.1 (the oldest
+//! with `CredentialsProvider`) passed the same tests once, with
+//! `cargo update -p aliyun-log-rust-sdk --precise 0.3.1 && cargo test --all-features --test integrations_sls`
+//! (the lock file then restored).
 //!
 //! ### object_store / DataFusion
 //!
@@ -1266,8 +1269,8 @@
 //! kubelet's writer (both its current order and the pre-1.30 order the CSI driver's copy uses):
 //! a read between every two steps of a swap, four threads reading while 150 swaps run, a file
 //! that turns into invalid JSON and then disappears, a rejected key, the file age;
-//! `cargo test --features test-util --test secret_files` does the same through a properties file
-//! and the public API.
+//! `cargo test --features test-util --test secret_files` goes through a properties file and the
+//! public API: 60 swaps under 8 async readers, a rejected key, a missing volume.
 //!
 //! # How the provider works
 //!
@@ -1581,6 +1584,8 @@
 //! | `SignatureMethod` / `SignatureType` | `SHA256withRSA` / `PRIVATEKEY` (ClientKey), `HMAC-SHA1` / empty (all others) |
 //! | `SignatureVersion` | `1.0` |
 //! | `AccessKeyId` | the ClientKey's `KeyId`, the AccessKey id or the STS id |
+//! | `SecurityToken` | STS, RAM-role and ECS-role credentials only |
+//! | `Signature` | last |
 //!
 //! With V3 (`ACS3-HMAC-SHA256`, the default on an instance gateway, or `"signatureVersion":"v3"`)
 //! the same `POST /` carries only `SecretName`, `VersionStage`, `VersionId` and
@@ -1593,8 +1598,6 @@
 //! The signer reproduces every V3 request captured from the official Python v2 client (shared
 //! gateway, VPC gateway, instance gateway; AccessKey and OIDC/STS) byte for byte
 //! (`src/kms/gateway/tests/acs3_vectors.rs`).
-//! | `SecurityToken` | STS, RAM-role and ECS-role credentials only |
-//! | `Signature` | last |
 //!
 //! The string to sign is `POST&%2F&` + the RFC 3986 encoding of the canonical query (parameters
 //! sorted by name, each `pct(name)=pct(value)`, joined by `&`) — the canonical query is
@@ -2086,7 +2089,7 @@
 //! scenarios that are over the quota by construction take about twice as long to drain.
 //!
 //! **Secrets synced by the cluster: KMS load independent of N.** `synced_file_rotation` runs the
-//! file source ([Secrets synced by the cluster](#secrets-synced-by-the-cluster)): one operator,
+//! file source ([Secrets synced by the cluster](#secrets-synced-by-the-cluster-kubernetes)): one operator,
 //! modelled on ack-secret-manager (its `--polling-interval`, 120 s by default in
 //! `cmd/manager/main.go` at `223ebff`), sends `GetSecretValue` to the same simulated KMS (same
 //! quota) every 120 s and writes the `SecretData` JSON with `testing::KubeletAtomicWriter` (the
@@ -2116,8 +2119,10 @@
 //! (`refresh_max_interval_ms` 2 s, no jitter, quota raised; also one-off) stay at 3.4 KiB after 300
 //! s and after 900 s, so the cache's refresh loop is not it. Nor is the file source:
 //! `tests/secret_files_heap.rs` runs 50 providers, each with a waiting `subscribe` receiver,
-//! polling a synced file every 2 s, 400 polls each, under a counting allocator, and the live heap
-//! does not grow (a 145-byte-per-poll leak would be 2 MB). So the growth is in the simulation's
+//! polling a synced file every 2 s, 400 polls each, under a counting allocator, once from a plain
+//! file and once from a volume `testing::KubeletAtomicWriter` updates (`..data` swaps, a new key
+//! between measurements, as in the simulation), and the live heap does not grow (a
+//! 145-byte-per-poll leak would be 2 MB). So the growth is in the simulation's
 //! own file-mode code; not located further.
 //! The paused clock does not move while a blocking read runs — tokio inhibits its auto-advance
 //! while a `spawn_blocking` task is alive on a current-thread runtime; the operator's writes

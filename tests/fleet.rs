@@ -1,6 +1,6 @@
 //! The fleet simulation (`examples/fleet`) at a reduced size, on tokio's paused clock: 300 pods,
 //! each a real provider, against one simulated KMS whose quota is scaled down with the fleet
-//! (450 requests/s for 10,000 pods → 14 for 300), so the pressure per unit of quota is the
+//! (450 requests/s for 10,000 pods → 13 for 300, rounded down), so the pressure per unit of quota is the
 //! same as at full size. Asserts the invariants the full-size runs are measured against:
 //!
 //! * no failed read while the pod holds a valid key (stale-if-error through throttling and an
