@@ -128,6 +128,18 @@ fn main() {
     let mut summary = String::from("scenario,pods,quota_qps,peak_qps,mean_qps,requests,throttled,unavailable,reads_ok,failed_reads,not_ready_reads,revoked_recovered,revoked_failed,pods_needing_key,never_reached,reach_p50_s,reach_p99_s,reach_max_s,heap_bytes_per_pod,allocations_per_pod,wall_s\n");
     for &pods in &options.pods {
         let mut scenarios = sim::Scenario::standard(pods);
+        if let Some(unknown) = options
+            .scenarios
+            .iter()
+            .find(|n| !scenarios.iter().any(|s| s.name == n.as_str()))
+        {
+            let known: Vec<_> = scenarios.iter().map(|s| s.name).collect();
+            eprintln!(
+                "error: unknown --scenario {unknown}; one of: {}",
+                known.join(", ")
+            );
+            std::process::exit(2);
+        }
         if !options.scenarios.is_empty() {
             scenarios.retain(|s| options.scenarios.iter().any(|n| n == s.name));
         }

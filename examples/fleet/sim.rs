@@ -349,7 +349,8 @@ impl SimKms {
         }
         drop(s);
         if !scheduled {
-            self.min_valid_version.store(2, Ordering::SeqCst);
+            // The old key is deleted at once: only this version is valid from now on.
+            self.min_valid_version.store(version, Ordering::SeqCst);
         }
     }
 
@@ -644,9 +645,8 @@ pub struct Report {
     pub quota_qps: u32,
     pub seconds: Vec<Second>,
     pub peak_qps: u32,
+    /// Requests per second over the whole run.
     pub mean_qps: f64,
-    /// Mean over the seconds in which KMS got any request.
-    pub busy_seconds: u64,
     pub requests: u64,
     pub throttled: u64,
     pub unavailable: u64,
@@ -955,7 +955,6 @@ pub async fn run(scenario: &Scenario, heap: &dyn Fn() -> i64) -> Report {
         }
     }
     let requests: u64 = seconds.iter().map(|s| s.requests as u64).sum();
-    let busy_seconds = seconds.iter().filter(|s| s.requests > 0).count() as u64;
     let (reached, needed) = if has_mark {
         let is_outage = scenario
             .events
@@ -1040,12 +1039,7 @@ pub async fn run(scenario: &Scenario, heap: &dyn Fn() -> i64) -> Report {
         pods: n,
         quota_qps: scenario.quota_qps,
         peak_qps: seconds.iter().map(|s| s.requests).max().unwrap_or(0),
-        mean_qps: if busy_seconds > 0 {
-            requests as f64 / seconds.len() as f64
-        } else {
-            0.0
-        },
-        busy_seconds,
+        mean_qps: requests as f64 / seconds.len().max(1) as f64,
         requests,
         throttled: seconds.iter().map(|s| s.throttled as u64).sum(),
         unavailable: seconds.iter().map(|s| s.unavailable as u64).sum(),
