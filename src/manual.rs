@@ -301,14 +301,15 @@
 //!   parameters in a form body (byte-identical to `@alicloud/credentials`; the Python client puts
 //!   the token in the URL). It carries no AccessKey, signature or security token.
 //! - **`credentials_duration_seconds`** is an integer from 900 to 43200; the official Python v2
-//!   client crashes on any value of this key.
+//!   client crashes on any value of this key (read in its source; not run).
 //! - **Refresh**: a session is refreshed 15 minutes (at most half its lifetime) before its
 //!   `Expiration`, moved earlier by a random up-to-1/30 of that margin so that pods started together
 //!   do not call STS together; one caller refreshes while the others keep signing with the current
 //!   session. **If STS fails, the current session keeps being used** until 60 s (at most a tenth
 //!   of its lifetime) before it expires, with refresh attempts 30 s, 60 s, … up to 5 min apart
-//!   (jittered). The official Python client fails every call during its 15-minute refresh window
-//!   when STS is down, although the session is still valid.
+//!   (jittered). The official Python client, by its source (not run against a failing STS), fails
+//!   every call during its 15-minute refresh window when STS is down, although the session is
+//!   still valid.
 //!
 //! ## Temporary caller sessions that KMS refuses
 //!
@@ -775,8 +776,9 @@
 //! ### SLS (aliyun-log-rust-sdk)
 //!
 //! The SDK caches its provider's credentials and asks again shortly before their expiration
-//! (10–20 % of the remaining time before it, at most 5 min); credentials without an expiration it
-//! keeps for the life of the client. The adapter therefore always sets the synthetic expiry of the
+//! (10–20 % of the remaining time before it, at most 5 min, read in its source; the test only
+//! shows it asks again once the expiry has passed); credentials without an expiration it keeps
+//! for the life of the client. The adapter therefore always sets the synthetic expiry of the
 //! [`ExpiryPolicy`](crate::ExpiryPolicy). After a rotation the SDK keeps signing with the old key
 //! until then (at most `max_validity`, 1 h by default) even when the provider already holds the new
 //! key: lower `max_validity` when the old key is revoked sooner. The SDK has no hook for a rejected
