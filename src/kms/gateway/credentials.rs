@@ -170,14 +170,8 @@ impl IdentitySession {
                     host: DEFAULT_STS_HOST.into(),
                     port: 443,
                 });
-                let request_error = |detail: String| KmsError::Request {
-                    endpoint: endpoint.to_string(),
-                    detail,
-                };
-                let url = connection::base_url("https", &endpoint)
-                    .map_err(|e| request_error(format!("STS endpoint: {e}")))?;
-                let client =
-                    connection::build_client(&roots, http, None, true).map_err(request_error)?;
+                let (url, client) =
+                    source_client(&endpoint, "https", "STS endpoint", &roots, http, true)?;
                 let role_arn = non_empty(role_arn, "credentials_role_arn")?;
                 let role_session_name = if role_session_name.trim().is_empty() {
                     "aliyun-managed-credentials-rust".to_owned()
@@ -228,14 +222,8 @@ impl IdentitySession {
                     endpoint: "STS".into(),
                     detail,
                 })?;
-                let request_error = |detail: String| KmsError::Request {
-                    endpoint: endpoint.to_string(),
-                    detail,
-                };
-                let url = connection::base_url("https", &endpoint)
-                    .map_err(|e| request_error(format!("STS endpoint: {e}")))?;
-                let client =
-                    connection::build_client(&roots, http, None, true).map_err(request_error)?;
+                let (url, client) =
+                    source_client(&endpoint, "https", "STS endpoint", &roots, http, true)?;
                 let role_session_name = match role_session_name.as_deref().map(str::trim) {
                     Some(name) if !name.is_empty() => name.to_owned(),
                     _ => format!(
@@ -280,14 +268,14 @@ impl IdentitySession {
                     host: DEFAULT_METADATA_HOST.into(),
                     port: 80,
                 });
-                let request_error = |detail: String| KmsError::Request {
-                    endpoint: endpoint.to_string(),
-                    detail,
-                };
-                let url = connection::base_url("http", &endpoint)
-                    .map_err(|e| request_error(format!("ECS metadata endpoint: {e}")))?;
-                let client =
-                    connection::build_client(&roots, http, None, false).map_err(request_error)?;
+                let (url, client) = source_client(
+                    &endpoint,
+                    "http",
+                    "ECS metadata endpoint",
+                    &roots,
+                    http,
+                    false,
+                )?;
                 Kind::Refreshing(Box::new(Refresher::new(Source::Ecs(EcsMetadata {
                     client,
                     url,
@@ -743,23 +731,55 @@ impl AssumeRole {
     }
 
     fn refused(&self, answer: &Answer) -> KmsError {
-        let mut error = decode_error(
-            &self.endpoint,
-            "",
-            answer.status,
-            answer.content_type.as_deref(),
-            answer.request_id.as_deref(),
-            &answer.body,
-        );
-        if let KmsError::Service { message, .. } = &mut error {
-            *message = format!(
+        sts_refused(&self.endpoint, answer, |_, message| {
+            format!(
                 "STS AssumeRole of {} with AccessKey {} failed: {message}",
                 self.role_arn,
                 self.caller.access_key_id()
-            );
-        }
-        error
+            )
+        })
     }
+}
+
+/// The base URL and HTTP client of a session source (STS, ECS metadata) at `endpoint`; errors
+/// name the endpoint and `what` it is.
+fn source_client(
+    endpoint: &Endpoint,
+    scheme: &str,
+    what: &str,
+    roots: &Arc<RootCertStore>,
+    http: &HttpConfig,
+    use_proxy: bool,
+) -> Result<(reqwest::Url, reqwest::Client), KmsError> {
+    let request_error = |detail: String| KmsError::Request {
+        endpoint: endpoint.to_string(),
+        detail,
+    };
+    let url = connection::base_url(scheme, endpoint)
+        .map_err(|e| request_error(format!("{what}: {e}")))?;
+    let client = connection::build_client(roots, http, None, use_proxy).map_err(request_error)?;
+    Ok((url, client))
+}
+
+/// An STS refusal as a typed service error, its message rewritten by `describe(code, message)`
+/// to say which call failed and how to fix it (never with a secret or token).
+pub(super) fn sts_refused(
+    endpoint: &str,
+    answer: &Answer,
+    describe: impl FnOnce(&str, &str) -> String,
+) -> KmsError {
+    let mut error = decode_error(
+        endpoint,
+        "",
+        answer.status,
+        answer.content_type.as_deref(),
+        answer.request_id.as_deref(),
+        &answer.body,
+    );
+    if let KmsError::Service { message, code, .. } = &mut error {
+        *message = describe(code, message);
+    }
+    error
 }
 
 /// The ECS instance metadata service: IMDSv2 token first, IMDSv1 when the token call fails.

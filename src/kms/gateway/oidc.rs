@@ -17,8 +17,9 @@ use zeroize::Zeroizing;
 
 use super::acs3::FORM_CONTENT_TYPE;
 use super::connection::{self, Answer};
-use super::credentials::{parse_assume_role_answer, Temporary, DEFAULT_STS_HOST, STS_API_VERSION};
-use super::response::decode_error;
+use super::credentials::{
+    parse_assume_role_answer, sts_refused, Temporary, DEFAULT_STS_HOST, STS_API_VERSION,
+};
 use super::signing::{format_timestamp, percent_encode};
 use crate::config::Endpoint;
 use crate::kms::KmsError;
@@ -187,15 +188,7 @@ impl AssumeRoleWithOidc {
     }
 
     fn refused(&self, answer: &Answer) -> KmsError {
-        let mut error = decode_error(
-            &self.endpoint,
-            "",
-            answer.status,
-            answer.content_type.as_deref(),
-            answer.request_id.as_deref(),
-            &answer.body,
-        );
-        if let KmsError::Service { message, code, .. } = &mut error {
+        sts_refused(&self.endpoint, answer, |code, message| {
             let hint = if code.starts_with("AuthenticationFail.OIDCToken") {
                 "; the token in the file was refused: check that the file is the service-account token RRSA projects (and is being rotated) and that the OIDC provider trusts its issuer and audience"
             } else if code.starts_with("AuthenticationFail.NoPermission") {
@@ -203,12 +196,11 @@ impl AssumeRoleWithOidc {
             } else {
                 ""
             };
-            *message = format!(
+            format!(
                 "STS AssumeRoleWithOIDC of {} with the OIDC token from {} failed: {message}{hint}",
                 self.role_arn,
                 self.token_file.display()
-            );
-        }
-        error
+            )
+        })
     }
 }
