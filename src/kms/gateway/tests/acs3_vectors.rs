@@ -119,6 +119,17 @@ fn fixed_host_vectors_reproduce_canonical_request_string_to_sign_and_authorizati
             .iter()
             .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
             .collect();
+        // What our client puts in the query for the same request is what was captured.
+        let request = crate::kms::GetSecretValueRequest::current(query_value(&query, "SecretName"));
+        let mut ours: Vec<(String, String)> =
+            crate::kms::gateway::signing::get_secret_value_params(&request)
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+        let mut captured = query.clone();
+        ours.sort();
+        captured.sort();
+        assert_eq!(ours, captured, "{name}: the client's query");
         let sent = check(
             name,
             &key,
@@ -227,4 +238,12 @@ fn v2_client_captures_on_shared_and_instance_gateways_are_reproduced() {
             "{host}: {scenarios:?}"
         );
     }
+}
+
+fn query_value(query: &[(String, String)], name: &str) -> String {
+    query
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
 }
