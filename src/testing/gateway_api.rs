@@ -561,7 +561,10 @@ async fn handle(
             ),
             Some(params) => {
                 let verified = if v3 {
-                    gateway_acs3::verify(shared, &request, &params)
+                    // V3 signs the URI's query only; a form body counts through its hash.
+                    let query =
+                        parse_query(request.uri().query().unwrap_or("")).unwrap_or_default();
+                    gateway_acs3::verify(shared, &request, &query)
                 } else {
                     verify_rpc(shared, request.method().as_str(), &params)
                 };

@@ -424,12 +424,7 @@ fn assume_role_with_oidc(
                 "The number of Jwt field should be divided into 3 parts with '.' .",
             ));
         }
-        let trust = state
-            .roles
-            .iter()
-            .filter(|r| r.provider_arn == provider)
-            .find(|r| r.token.as_str() == token || r.retired.iter().any(|t| t.as_str() == token))
-            .unwrap_or(trust);
+        // Each registered role has its own provider ARN, so `trust` is the one role to check.
         if trust.token.as_str() != token {
             return Err(if trust.retired.iter().any(|t| t.as_str() == token) {
                 oidc_reject(
